@@ -64,8 +64,10 @@ def augment(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
     rows = torch.arange(h, device=dev).view(1, h, 1)
     cols = torch.arange(w, device=dev).view(1, 1, w)
     mask = (
-        (rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
-        & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1))
+        (rows >= top.view(b, 1, 1))
+        & (rows < (top + eh).view(b, 1, 1))
+        & (cols >= left.view(b, 1, 1))
+        & (cols < (left + ew).view(b, 1, 1))
         & (rand(b) < cfg.erase_p).view(b, 1, 1)
     )
     return torch.where(mask.unsqueeze(1), rand(b, 1, 1, 1).expand_as(x), x)

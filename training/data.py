@@ -131,8 +131,10 @@ def load_npz_pack(path: str | os.PathLike) -> Fer2013:
     faces = np.concatenate(tiles)[:count]
     labels = z["emotion"].astype(np.int64)
     usage = z["usage"]
-    return {"Training": Split(faces[usage == 0], labels[usage == 0]),
-            "PublicTest": Split(faces[usage == 1], labels[usage == 1])}
+    return {
+        "Training": Split(faces[usage == 0], labels[usage == 0]),
+        "PublicTest": Split(faces[usage == 1], labels[usage == 1]),
+    }
 
 
 def write_image_folder(data: Fer2013, root: str | os.PathLike) -> None:
@@ -142,7 +144,7 @@ def write_image_folder(data: Fer2013, root: str | os.PathLike) -> None:
     root = Path(root)
     for name, split in data.items():
         folder = "train" if name == "Training" else "test"
-        for index, (face, label) in enumerate(zip(split.faces, split.labels)):
+        for index, (face, label) in enumerate(zip(split.faces, split.labels, strict=False)):
             target = root / folder / EMOTIONS[label].lower()
             target.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(target / f"{name}_{index:06d}.png"), face)
@@ -160,6 +162,6 @@ def csv_bytes(data: Fer2013) -> bytes:
     for name in SPLITS:
         if name not in data:
             continue
-        for face, label in zip(data[name].faces, data[name].labels):
+        for face, label in zip(data[name].faces, data[name].labels, strict=False):
             writer.writerow([int(label), " ".join(map(str, face.ravel())), name])
     return buffer.getvalue().encode()

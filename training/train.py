@@ -49,7 +49,9 @@ def parse_model_args(pairs: list[str]) -> dict[str, float | int | str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fer-overlay-train", description=__doc__.split("\n")[0])
-    p.add_argument("--data", default=str(default_csv_path()), help="fer2013.csv[.gz], image folder or .npz pack")
+    p.add_argument(
+        "--data", default=str(default_csv_path()), help="fer2013.csv[.gz], image folder or .npz pack"
+    )
     p.add_argument("--model", default="vgg_bn")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--epochs", type=int, default=60)
@@ -59,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha; 0 turns it off")
     p.add_argument(
-        "--class-weight-power", type=float, default=0.5,
+        "--class-weight-power",
+        type=float,
+        default=0.5,
         help="loss weight per class = (median count / count) ** power; 0.5 lifts disgust ~4x",
     )
     p.add_argument("--limit", type=int, default=0, help="use only the first N training faces (smoke runs)")
@@ -103,9 +107,20 @@ def to_input(faces_u8: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, faces: torch.Tensor, batch: int = 512) -> torch.Tensor:
     model.eval()
-    outs = [model(to_input(faces[i : i + batch]).contiguous(memory_format=torch.channels_last)).float()
-            for i in range(0, len(faces), batch)]
+    outs = [
+        model(to_input(faces[i : i + batch]).contiguous(memory_format=torch.channels_last)).float()
+        for i in range(0, len(faces), batch)
+    ]
     return torch.cat(outs)
+
+
+def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model a checkpoint was trained as (name and arguments are saved in it), in eval mode."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    args = state["args"]
+    model = create_model(args["model"], **parse_model_args(args["model_arg"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), state
 
 
 def split_validation(data: dict[str, Split], seed: int) -> tuple[Split, Split, str]:
@@ -125,8 +140,11 @@ def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     amp_dtype = pick_precision(args.precision, device)
 
     data = load_fer2013(args.data)
@@ -144,15 +162,21 @@ def train(args: argparse.Namespace) -> dict:
     weights = class_weights(train_split.labels, args.class_weight_power).to(device)
     steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)
     optimizer = torch.optim.SGD(
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.lr, momentum=0.9, nesterov=True,
+        lr=args.lr,
+        momentum=0.9,
+        nesterov=True,
     )
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15,
-        div_factor=25, final_div_factor=1e3,
+        optimizer,
+        max_lr=args.lr,
+        total_steps=args.epochs * steps_per_epoch,
+        pct_start=0.15,
+        div_factor=25,
+        final_div_factor=1e3,
     )
     aug_cfg = AugmentConfig()
     start_epoch, best_acc = 0, -1.0
@@ -166,9 +190,11 @@ def train(args: argparse.Namespace) -> dict:
         start_epoch, best_acc = state["epoch"], state["best_acc"]
         print(f"resumed {last_path} at epoch {start_epoch}, best {val_name} top-1 {best_acc:.4f}")
 
-    print(f"{args.model} {parse_model_args(args.model_arg)}: {count_params(model):,} params, "
-          f"{len(x_train)} train / {len(x_val)} {val_name} faces, device {device}, "
-          f"precision {'bf16' if amp_dtype else 'fp32'}, {torch.get_num_threads()} threads")
+    print(
+        f"{args.model} {parse_model_args(args.model_arg)}: {count_params(model):,} params, "
+        f"{len(x_train)} train / {len(x_val)} {val_name} faces, device {device}, "
+        f"precision {'bf16' if amp_dtype else 'fp32'}, {torch.get_num_threads()} threads"
+    )
     log = (out / "log.jsonl").open("a")
     summary: dict = {}
     for epoch in range(start_epoch, args.epochs):
@@ -176,8 +202,14 @@ def train(args: argparse.Namespace) -> dict:
         t0 = time.time()
         perm = torch.randperm(len(x_train), device=device)
         total_loss = total_correct = seen = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False,
-                   file=sys.stdout, mininterval=5, disable=None)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{args.epochs}",
+            leave=False,
+            file=sys.stdout,
+            mininterval=5,
+            disable=None,
+        )
         for step in bar:
             idx = perm[step * args.batch_size : (step + 1) * args.batch_size]
             x = augment(to_input(x_train[idx]), aug_cfg)
@@ -199,25 +231,50 @@ def train(args: argparse.Namespace) -> dict:
             seen += len(idx)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
         bar.close()
-        record = {"epoch": epoch + 1, "train_loss": total_loss / seen, "train_acc": total_correct / seen,
-                  "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - t0, 1)}
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss / seen,
+            "train_acc": total_correct / seen,
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": round(time.time() - t0, 1),
+        }
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
             val_acc = (predict_logits(model, x_val).argmax(1) == y_val).float().mean().item()
             record["val_acc"] = val_acc
             if val_acc > best_acc:
                 best_acc = val_acc
-                torch.save({"model": model.state_dict(), "args": vars(args), "epoch": epoch + 1,
-                            "val_acc": val_acc, "val_split": val_name}, best_path)
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "args": vars(args),
+                        "epoch": epoch + 1,
+                        "val_acc": val_acc,
+                        "val_split": val_name,
+                    },
+                    best_path,
+                )
         record["best_val_acc"] = best_acc
         log.write(json.dumps(record) + "\n")
         log.flush()
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
-                    "best_acc": best_acc, "args": vars(args)}, last_path)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "epoch": epoch + 1,
+                "best_acc": best_acc,
+                "args": vars(args),
+            },
+            last_path,
+        )
         eta = record["seconds"] * (args.epochs - epoch - 1) / 60
-        print(f"epoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.4f} "
-              f"train {record['train_acc']:.4f} {val_name} {record.get('val_acc', float('nan')):.4f} "
-              f"(best {best_acc:.4f}) {record['seconds']:.0f}s, ETA {eta:.1f} min", flush=True)
+        print(
+            f"epoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.4f} "
+            f"train {record['train_acc']:.4f} {val_name} {record.get('val_acc', float('nan')):.4f} "
+            f"(best {best_acc:.4f}) {record['seconds']:.0f}s, ETA {eta:.1f} min",
+            flush=True,
+        )
         summary = record
     return summary
 
@@ -231,8 +288,9 @@ def main(argv: list[str] | None = None) -> None:
         args = parser.parse_args(json.loads(saved.read_text())["argv"] + ["--resume"])
     else:
         saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps({"argv": argv, "command": "python -m training.train " + shlex.join(argv)},
-                                    indent=2))
+        saved.write_text(
+            json.dumps({"argv": argv, "command": "python -m training.train " + shlex.join(argv)}, indent=2)
+        )
     train(args)
 
 

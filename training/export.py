@@ -1,0 +1,177 @@
+"""Export a checkpoint to ONNX in ``exported/``, prove parity with torch, measure it, write its card.
+
+    python -m training.export runs/vgg32/best.pt --name fer_vgg32
+
+Writes ``exported/NAME.onnx`` (dynamic batch, opset 18, softmax inside: the runtime contract of
+``fer_overlay.classify``), ``exported/NAME.json`` (metrics on PrivateTest from the ONNX file under
+ONNX Runtime, input contract, cost, sha256, commit, training command) and regenerates
+``exported/MODEL_CARD.md`` from every JSON there plus the baselines in ``training/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fer_overlay.classify import EXPORTED_DIR, FACE_SIZE, INPUT_NAME, OUTPUT_NAME
+from fer_overlay.labels import EMOTIONS
+from fer_overlay.modelstats import measure
+from training.data import default_csv_path, load_fer2013
+from training.evaluate import TTA_MODES, evaluate, load_predictor
+from training.model_card import RESULTS_DIR, write_model_card
+from training.models import INPUT_MEAN, INPUT_STD, count_params
+from training.train import load_checkpoint
+
+BASELINE_ONNX_DIR = Path("runs/baselines")
+OPSET = 18  # the torch.export-based exporter's minimum; the issue asks for >= 17
+PARITY_TOLERANCE = 1e-4
+
+
+class WithSoftmax(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    dummy = torch.rand(2, 1, FACE_SIZE, FACE_SIZE)
+    torch.onnx.export(
+        WithSoftmax(model).eval(),
+        (dummy,),
+        str(path),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+        opset_version=OPSET,
+        dynamo=True,
+        verbose=False,
+    )
+
+
+def parity(model: torch.nn.Module, onnx_path: Path, faces: np.ndarray) -> float:
+    """Largest absolute probability difference between torch and ONNX Runtime on the same faces."""
+    with torch.no_grad():
+        ref = torch.softmax(model(torch.from_numpy(faces).float().unsqueeze(1) / 255.0), dim=1).numpy()
+    got = load_predictor(onnx_path)(faces)
+    return float(np.abs(ref - got).max())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def input_contract() -> dict:
+    return {
+        "input_name": INPUT_NAME,
+        "input_shape": ["N", 1, FACE_SIZE, FACE_SIZE],
+        "input_dtype": "float32",
+        "value_scaling": "gray pixel / 255, in [0, 1]",
+        "normalisation_inside_model": {"mean": INPUT_MEAN, "std": INPUT_STD},
+        "output_name": OUTPUT_NAME,
+        "output": "float32 (N, 7) softmax probabilities",
+        "labels": list(EMOTIONS),
+        "face_crop": "FER2013 convention: the detected face box, widened to a square, gray, "
+        "resized to 48x48 (INTER_AREA), no alignment",
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="fer-overlay-export", description=__doc__.split("\n")[0])
+    p.add_argument("checkpoint")
+    p.add_argument("--name", required=True, help="file stem in exported/, e.g. fer_vgg32")
+    p.add_argument("--role", default="default", help="what the app uses it for, written in the card")
+    p.add_argument("--data", default=str(default_csv_path()))
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="a comparison row only: ONNX to runs/baselines/, JSON to training/results/ (nothing shipped)",
+    )
+    argv = sys.argv[1:] if argv is None else argv
+    args = p.parse_args(argv)
+
+    model, state = load_checkpoint(args.checkpoint)
+    onnx_dir = BASELINE_ONNX_DIR if args.baseline else EXPORTED_DIR
+    json_dir = RESULTS_DIR if args.baseline else EXPORTED_DIR
+    onnx_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = onnx_dir / f"{args.name}.onnx"
+    export_onnx(model, onnx_path)
+
+    data = load_fer2013(args.data)
+    test = data["PrivateTest"]
+    max_diff = parity(model, onnx_path, test.faces[:512])
+    print(f"parity torch vs ONNX Runtime on 512 PrivateTest faces: max |Δprob| = {max_diff:.2e}")
+    if max_diff > PARITY_TOLERANCE:
+        raise SystemExit(f"parity check failed: {max_diff:.2e} > {PARITY_TOLERANCE}")
+
+    predictor = load_predictor(onnx_path)
+    metrics = {}
+    for mode in TTA_MODES:
+        rep = evaluate(predictor, test.faces, test.labels, mode)
+        print(f"== PrivateTest, ONNX Runtime, TTA {mode}\n{rep.table()}\n")
+        metrics[mode] = rep.to_dict()
+    public = evaluate(predictor, data["PublicTest"].faces, data["PublicTest"].labels)
+    stats = measure(onnx_path)
+    print(stats.line())
+    run_dir = Path(args.checkpoint).parent
+    argv_file = run_dir / "args.json"
+    card = {
+        "name": args.name,
+        "role": args.role,
+        "file": onnx_path.name,
+        "sha256": sha256(onnx_path),
+        "architecture": {"model": state["args"]["model"], "model_args": state["args"]["model_arg"]},
+        "params": count_params(model),
+        "cost": stats.to_dict(),
+        "opset": OPSET,
+        "input_contract": input_contract(),
+        "data": "FER2013 (Kaggle CSV): trained on Training (28,709), selected on PublicTest (3,589), "
+        "reported on PrivateTest (3,589)",
+        "selection": {
+            "split": state.get("val_split", "PublicTest"),
+            "epoch": state["epoch"],
+            "top1": state["val_acc"],
+            "onnx_top1": public.top1,
+        },
+        "privatetest": metrics,
+        "parity_max_abs_prob_diff": max_diff,
+        "training_command": json.loads(argv_file.read_text())["command"] if argv_file.exists() else None,
+        "training_log": _log_summary(run_dir / "log.jsonl"),
+        "export_command": "python -m training.export " + " ".join(argv),
+        "commit": git_commit(),
+    }
+    (json_dir / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_model_card()
+    print(
+        f"wrote {onnx_path} ({onnx_path.stat().st_size / 2**20:.2f} MiB), {json_dir / args.name}.json, "
+        "exported/MODEL_CARD.md"
+    )
+
+
+def _log_summary(log: Path) -> dict | None:
+    if not log.exists():
+        return None
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return {"epochs": len(rows), "minutes": round(sum(r["seconds"] for r in rows) / 60, 1)}
+
+
+if __name__ == "__main__":
+    main()
