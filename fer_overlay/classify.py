@@ -1,0 +1,74 @@
+"""Expression classification of 48x48 gray faces with ONNX Runtime: one batched call per frame.
+
+The runtime never imports torch. Every model in ``exported/`` honours one input contract (written
+in its metrics JSON as well): input ``"input"``, ``float32 (N, 1, 48, 48)``, gray pixels / 255;
+output ``"probs"``, ``float32 (N, 7)`` softmax probabilities in FER2013 label order.
+
+    >>> clf = Classifier()                           # doctest: +SKIP
+    >>> clf.predict(faces_uint8_n_48_48).shape       # doctest: +SKIP
+    (n, 7)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fer_overlay.labels import EMOTIONS
+
+EXPORTED_DIR = Path(__file__).resolve().parents[1] / "exported"
+DEFAULT_MODEL = "fer_vgg32.onnx"
+INPUT_NAME = "input"
+OUTPUT_NAME = "probs"
+FACE_SIZE = 48
+
+
+class ModelError(RuntimeError):
+    """The model file is missing, corrupt or does not follow the input contract."""
+
+
+def default_model_path() -> Path:
+    """``$FER_OVERLAY_MODEL`` when set, else the shipped default in ``exported/``."""
+    return Path(os.environ.get("FER_OVERLAY_MODEL", EXPORTED_DIR / DEFAULT_MODEL))
+
+
+class Classifier:
+    """An ONNX Runtime session over one exported model, checked against the input contract."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(model_path) if model_path is not None else default_model_path()
+        if not self.path.is_file():
+            raise ModelError(f"model file not found: {self.path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises several private exception types for bad files
+            raise ModelError(
+                f"{self.path.name} is not a loadable ONNX model: {str(exc).splitlines()[0]}"
+            ) from exc
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if (
+            len(inputs) != 1
+            or inputs[0].name != INPUT_NAME
+            or list(inputs[0].shape[1:]) != [1, FACE_SIZE, FACE_SIZE]
+            or outputs[0].name != OUTPUT_NAME
+            or outputs[0].shape[-1] != len(EMOTIONS)
+        ):
+            raise ModelError(
+                f"{self.path.name} does not take 'input' (N,1,48,48) and give 'probs' (N,7): "
+                f"got {[(i.name, i.shape) for i in inputs]} -> {[(o.name, o.shape) for o in outputs]}"
+            )
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """``uint8 (N, 48, 48)`` gray faces -> ``float32 (N, 7)`` probabilities; N may be 0."""
+        if len(faces) == 0:
+            return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
+        x = faces.astype(np.float32)[:, None] / 255.0
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
