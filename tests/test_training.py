@@ -1,0 +1,180 @@
+"""The training pipeline on real FER2013 faces: loaders, registry, a short run, export, metrics."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need the 'train' extra (torch)")
+
+from training import train as train_mod  # noqa: E402
+from training.data import SPLITS, csv_bytes, load_fer2013, write_image_folder  # noqa: E402
+from training.evaluate import evaluate, load_predictor, tta_views  # noqa: E402
+from training.export import export_onnx, parity  # noqa: E402
+from training.metrics import ci95, report  # noqa: E402
+from training.models import count_params, create_model, list_models  # noqa: E402
+
+
+def _small(fer2013, per_split: int = 40):
+    return {name: fer2013[name].take(slice(0, per_split)) for name in SPLITS}
+
+
+def test_csv_has_the_documented_counts(fer2013):
+    counts = {name: np.bincount(fer2013[name].labels, minlength=7).tolist() for name in SPLITS}
+    assert counts["Training"] == [3995, 436, 4097, 7215, 4830, 3171, 4965]
+    assert counts["PublicTest"] == [467, 56, 496, 895, 653, 415, 607]
+    assert counts["PrivateTest"] == [491, 55, 528, 879, 594, 416, 626]
+    assert fer2013["Training"].faces.shape == (28709, 48, 48)
+    assert fer2013["Training"].faces.dtype == np.uint8
+
+
+def test_plain_gz_and_folder_layouts_give_the_same_arrays(fer2013, tmp_path):
+    small = _small(fer2013)
+    raw = csv_bytes(small)
+    (tmp_path / "fer2013.csv").write_bytes(raw)
+    with gzip.open(tmp_path / "fer2013.csv.gz", "wb") as handle:
+        handle.write(raw)
+    write_image_folder(small, tmp_path / "folder")
+    for source in ("fer2013.csv", "fer2013.csv.gz", "folder"):
+        loaded = load_fer2013(tmp_path / source)
+        for name in SPLITS:
+            # The folder layout groups faces by class: compare as multisets of (label, face).
+            order = np.lexsort(
+                (loaded[name].faces.reshape(len(loaded[name]), -1).sum(1), loaded[name].labels)
+            )
+            expect = np.lexsort((small[name].faces.reshape(40, -1).sum(1), small[name].labels))
+            np.testing.assert_array_equal(loaded[name].labels[order], small[name].labels[expect])
+            np.testing.assert_array_equal(loaded[name].faces[order], small[name].faces[expect])
+
+
+def test_csv_loader_rejects_a_file_that_is_not_fer2013(tmp_path):
+    bad = tmp_path / "other.csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(ValueError, match="not a FER2013 CSV"):
+        load_fer2013(bad)
+
+
+@pytest.mark.parametrize(
+    "name,kwargs", [("seed_cnn", {}), ("resnet18", {"width": 8}), ("vgg_bn", {"width": 8})]
+)
+def test_registry_models_map_faces_to_seven_logits(name, kwargs):
+    model = create_model(name, **kwargs).eval()
+    with torch.no_grad():
+        out = model(torch.rand(3, 1, 48, 48))
+    assert out.shape == (3, 7)
+    assert count_params(model) > 10_000
+    assert name in list_models()
+
+
+def test_unknown_model_name_lists_the_registered_ones():
+    with pytest.raises(KeyError, match="vgg_bn"):
+        create_model("nope")
+
+
+def test_short_training_run_lowers_the_loss_and_resumes(fer2013, tmp_path):
+    csv_path = tmp_path / "small.csv"
+    csv_path.write_bytes(csv_bytes({name: fer2013[name].take(slice(0, 384)) for name in SPLITS}))
+    argv = [
+        "--data",
+        str(csv_path),
+        "--model",
+        "vgg_bn",
+        "--model-arg",
+        "width=8",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.05",
+        "--out",
+        str(tmp_path / "run"),
+        "--threads",
+        "2",
+    ]
+    train_mod.main(argv)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(rows) == 6
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] - 0.05
+    assert (tmp_path / "run" / "best.pt").exists()
+    # --resume on a finished run reloads the saved state and trains no further epoch
+    train_mod.main(["--out", str(tmp_path / "run"), "--resume"])
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 6
+    model, state = train_mod.load_checkpoint(tmp_path / "run" / "best.pt")
+    assert state["val_split"] == "PublicTest"
+    assert isinstance(model, torch.nn.Module)
+
+
+def test_onnx_export_matches_torch(fer2013, tmp_path):
+    torch.manual_seed(0)
+    model = create_model("vgg_bn", width=8).eval()
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path)
+    assert parity(model, path, fer2013["PrivateTest"].faces[:64]) < 1e-4
+    probs = load_predictor(path)(fer2013["PrivateTest"].faces[:5])
+    assert probs.shape == (5, 7)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_metrics_against_hand_checked_cases():
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    preds = np.array([0, 1, 1, 1, 2, 2])
+    rep = report(labels, preds)
+    assert rep.top1 == pytest.approx(4 / 6)
+    assert rep.recall["Angry"] == pytest.approx(0.5)
+    assert rep.recall["Disgust"] == pytest.approx(2 / 3)
+    assert rep.precision["Disgust"] == pytest.approx(2 / 3)
+    assert rep.precision["Fear"] == pytest.approx(0.5)
+    # F1: Angry 2/3, Disgust 2/3, Fear 2/3 -> macro over present classes = 2/3
+    assert rep.macro_f1 == pytest.approx(2 / 3)
+    assert rep.confusion[1] == [0, 2, 1, 0, 0, 0, 0]
+    assert ci95(0.7, 3589) == pytest.approx(0.0150, abs=2e-4)
+
+
+def test_tta_views():
+    faces = np.arange(2 * 48 * 48, dtype=np.uint8).reshape(2, 48, 48)
+    assert len(tta_views(faces, "none")) == 1
+    flip = tta_views(faces, "flip")
+    np.testing.assert_array_equal(flip[1][:, :, 0], faces[:, :, -1])
+    ten = tta_views(faces, "tencrop")
+    assert len(ten) == 10 and all(v.shape == faces.shape for v in ten)
+
+
+def test_shipped_model_beats_a_floor_on_privatetest(fer2013):
+    """A fixed slice of PrivateTest: a broken or untrained model lands near 25% (majority class)."""
+    from fer_overlay.classify import default_model_path
+
+    test = fer2013["PrivateTest"].take(slice(0, 1000))
+    rep = evaluate(load_predictor(default_model_path()), test.faces, test.labels)
+    assert rep.top1 > 0.55, rep.table()
+    assert rep.recall["Happy"] > 0.7
+
+
+def test_mac_count_from_the_onnx_graph_matches_the_torch_layers(tmp_path):
+    from fer_overlay.modelstats import count_macs
+
+    model = create_model("vgg_bn", width=8).eval()
+    expected = 0
+
+    def hook(module, _inputs, output):
+        nonlocal expected
+        if isinstance(module, torch.nn.Conv2d):
+            expected += (
+                output.numel()
+                * module.in_channels
+                // module.groups
+                * module.kernel_size[0]
+                * module.kernel_size[1]
+            )
+        elif isinstance(module, torch.nn.Linear):
+            expected += output.numel() * module.in_features
+
+    for module in model.modules():
+        module.register_forward_hook(hook)
+    with torch.no_grad():
+        model(torch.rand(1, 1, 48, 48))
+    export_onnx(model, tmp_path / "m.onnx")
+    assert count_macs(tmp_path / "m.onnx")[0] == expected
