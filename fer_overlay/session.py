@@ -1,0 +1,133 @@
+"""The engine's public face: a ``Session`` wires source -> layout -> faces -> classifier -> tracker ->
+aggregate, and yields one :class:`Result` per frame.
+
+    >>> with Session("screen:1", fps=2) as session:          # doctest: +SKIP
+    ...     for result in session:
+    ...         print(result.snapshot.engagement)
+
+A GUI runs the loop in a worker thread and calls :meth:`Session.pause` / :meth:`Session.resume` from
+its own thread when the meeting window disappears or the user hides the overlay; a paused session
+pulls no frames, so a live source captures nothing and uses no CPU. :meth:`Session.stop` ends the
+loop from any thread. :meth:`Session.process` analyses a frame the caller captured itself.
+
+Sinks are not part of the session: they consume results (``for r in session: sink.append(r)``), so
+the CLI, a script and the tray app pick the ones they need.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from fer_overlay.aggregate import snapshot
+from fer_overlay.classify import Classifier
+from fer_overlay.faces import FaceDetector
+from fer_overlay.frames import Frame, Result
+from fer_overlay.layout import detect_tiles, parse_layout
+from fer_overlay.sources import DEFAULT_FPS, Source, open_source
+from fer_overlay.track import TAU_S, Tracker
+
+
+class Pipeline:
+    """The stateless stages plus the tracker, frame in, :class:`Result` out (no source, no threads)."""
+
+    def __init__(
+        self,
+        model: str | Path | Classifier | None = None,
+        *,
+        layout: str | tuple[int, int] = "auto",
+        detector: str | None = None,
+        threads: int = 2,
+        tau: float = TAU_S,
+    ) -> None:
+        self.layout = parse_layout(layout) if isinstance(layout, str) else layout
+        self.classifier = model if isinstance(model, Classifier) else Classifier(model, threads=threads)
+        self.detector = FaceDetector(detector)
+        self.tracker = Tracker(tau=tau)
+
+    def __call__(self, frame: Frame, capture_ms: float = 0.0) -> Result:
+        t0 = time.perf_counter()
+        tiles = detect_tiles(frame.image, self.layout)
+        t1 = time.perf_counter()
+        faces = self.detector(frame.image, tiles)
+        t2 = time.perf_counter()
+        faces = faces.__class__(**{**faces.__dict__, "probs": self.classifier.predict(faces.crops)})
+        t3 = time.perf_counter()
+        participants = self.tracker.update(tiles, faces, frame.timestamp)
+        snap = snapshot(participants, frame.timestamp)
+        t4 = time.perf_counter()
+        timings = {
+            "capture": capture_ms,
+            "layout": 1000 * (t1 - t0),
+            "detection": 1000 * (t2 - t1),
+            "classification": 1000 * (t3 - t2),
+            "tracking": 1000 * (t4 - t3),
+        }
+        timings["total"] = float(np.sum(list(timings.values())))
+        return Result(frame, tiles, faces, participants, snap, timings)
+
+
+class Session:
+    """Iterate over analysed frames of ``source`` (a :class:`Source` or a spec like ``"screen:1"``)."""
+
+    def __init__(
+        self,
+        source: Source | str,
+        model: str | Path | Classifier | None = None,
+        *,
+        fps: float | None = DEFAULT_FPS,
+        duration: float | None = None,
+        layout: str | tuple[int, int] = "auto",
+        detector: str | None = None,
+        threads: int = 2,
+        tau: float = TAU_S,
+    ) -> None:
+        self.source = open_source(source, fps, duration) if isinstance(source, str) else source
+        self.pipeline = Pipeline(model, layout=layout, detector=detector, threads=threads, tau=tau)
+        self._running = threading.Event()
+        self._running.set()
+        self._stopped = threading.Event()
+
+    def __enter__(self) -> Session:
+        self.source.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.source.close()
+
+    def process(self, frame: Frame) -> Result:
+        """Analyse one frame (for callers that capture frames themselves)."""
+        return self.pipeline(frame)
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._running.set()  # wake a paused loop so that it can end
+
+    def __iter__(self) -> Iterator[Result]:
+        frames = iter(self.source)
+        while not self._stopped.is_set():
+            while not self._running.wait(timeout=0.2):
+                if self._stopped.is_set():
+                    return
+            if self._stopped.is_set():
+                return
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None:
+                return
+            yield self.pipeline(frame, capture_ms=1000 * (time.perf_counter() - t0))

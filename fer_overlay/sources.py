@@ -1,0 +1,365 @@
+"""Sources: where frames come from. Each yields timestamped :class:`Frame` values at a requested rate.
+
+- ``ScreenSource``: a monitor, a region ``x,y,w,h`` or a window (by title) through mss;
+- ``WebcamSource``: an OpenCV camera index;
+- ``VideoSource``: a video file, sampled at ``fps`` in *media* time (no sleeping);
+- ``ImageSource``: one still image (one frame);
+- ``FolderSource``: the images of a folder in name order, ``1 / fps`` seconds apart.
+
+Live sources (screen, webcam) pace themselves in wall-clock time and never queue frames: a consumer that
+stops pulling (a paused GUI) simply stops the capture, and one that falls behind gets the newest frame,
+not a backlog. File sources go as fast as the consumer. Anything unreadable raises :class:`SourceError`
+with a one-line message, before the first frame where possible.
+
+    >>> with open_source("screen:0,0,640,480", fps=2, duration=5) as frames:   # doctest: +SKIP
+    ...     for frame in frames:
+    ...         print(frame.timestamp, frame.image.shape)
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_overlay.frames import Frame
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+DEFAULT_FPS = 2.0
+"""Live analysis rate: a class's expressions change over seconds, and 2 Hz keeps the CPU cost low."""
+
+
+class SourceError(RuntimeError):
+    """An input that cannot be opened or read; the message is one line, fit for the CLI."""
+
+
+class Source:
+    """Base class: an iterable of frames that is also a context manager owning its device or file."""
+
+    name = "source"
+
+    def __init__(self, fps: float | None = DEFAULT_FPS, duration: float | None = None) -> None:
+        if fps is not None and fps <= 0:
+            raise SourceError(f"fps must be positive, not {fps}")
+        self.fps, self.duration = fps, duration
+
+    def open(self) -> None:
+        """Acquire the device or file; raise SourceError if it cannot be read."""
+
+    def close(self) -> None:
+        """Release it; safe to call twice."""
+
+    def frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def total(self) -> int | None:
+        """How many frames will come, when known (for a progress bar)."""
+        return None
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _LiveSource(Source):
+    """Paces ``grab()`` at ``fps`` in wall-clock time; skips ticks it is late for, never queues."""
+
+    def grab(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def frames(self) -> Iterator[Frame]:
+        start = time.monotonic()
+        period = 1.0 / self.fps if self.fps else 0.0
+        next_tick, index = start, 0
+        while True:
+            now = time.monotonic()
+            if self.duration is not None and now - start >= self.duration:
+                return
+            if now < next_tick:
+                time.sleep(next_tick - now)
+            next_tick = max(next_tick + period, time.monotonic())  # late: restart the clock, no burst
+            image = self.grab()
+            yield Frame(image, time.monotonic() - start, index, self.name)
+            index += 1
+
+
+def _x11_window_rect(title: str) -> tuple[int, int, int, int]:
+    try:
+        out = subprocess.run(["xwininfo", "-name", title], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SourceError("window capture on Linux needs the xwininfo tool (x11-utils)") from exc
+    vals = {k: int(v) for k, v in re.findall(r"(Absolute upper-left [XY]|Width|Height):\s+(-?\d+)", out)}
+    if len(vals) < 4:
+        raise SourceError(f"no window titled {title!r}")
+    return vals["Absolute upper-left X"], vals["Absolute upper-left Y"], vals["Width"], vals["Height"]
+
+
+def _windows_window_rect(title: str) -> tuple[int, int, int, int]:
+    import ctypes
+    from ctypes import wintypes
+
+    user32 = ctypes.windll.user32  # type: ignore[attr-defined]
+    hwnd = user32.FindWindowW(None, title)
+    if not hwnd:
+        raise SourceError(f"no window titled {title!r}")
+    rect = wintypes.RECT()
+    user32.GetWindowRect(hwnd, ctypes.byref(rect))
+    return rect.left, rect.top, rect.right - rect.left, rect.bottom - rect.top
+
+
+class ScreenSource(_LiveSource):
+    """A monitor (``monitor=1`` is the first; 0 is all of them), a region, or a window by exact title.
+
+    A window is located again every second, so moving it is followed."""
+
+    def __init__(
+        self,
+        monitor: int = 1,
+        region: tuple[int, int, int, int] | None = None,
+        window: str | None = None,
+        fps: float | None = DEFAULT_FPS,
+        duration: float | None = None,
+    ) -> None:
+        super().__init__(fps, duration)
+        self.monitor, self.region, self.window = monitor, region, window
+        self.name = (
+            f"window:{window}"
+            if window
+            else f"screen:{','.join(map(str, region))}"
+            if region
+            else (f"screen:{monitor}")
+        )
+        if region is not None and (region[2] <= 0 or region[3] <= 0):
+            raise SourceError(f"screen region {region} has zero size")
+        self._sct = None
+        self._box: dict | None = None
+        self._located = 0.0
+
+    def _locate(self) -> dict:
+        if self.window is not None:
+            if self._box is None or time.monotonic() - self._located > 1.0:
+                x, y, w, h = (_windows_window_rect if sys.platform == "win32" else _x11_window_rect)(
+                    self.window
+                )
+                self._box, self._located = {"left": x, "top": y, "width": w, "height": h}, time.monotonic()
+            return self._box
+        if self.region is not None:
+            x, y, w, h = self.region
+            return {"left": x, "top": y, "width": w, "height": h}
+        monitors = self._sct.monitors  # type: ignore[union-attr]
+        if not 0 <= self.monitor < len(monitors):
+            raise SourceError(f"no monitor {self.monitor} (this display has {len(monitors) - 1})")
+        return monitors[self.monitor]
+
+    def open(self) -> None:
+        import mss
+
+        try:
+            self._sct = mss.mss()
+        except Exception as exc:  # mss raises ScreenShotError and platform errors without a display
+            raise SourceError(f"cannot open the screen: {str(exc).splitlines()[0]}") from exc
+        box = self._locate()
+        if box["width"] <= 0 or box["height"] <= 0:
+            raise SourceError(f"{self.name} has zero size")
+
+    def grab(self) -> np.ndarray:
+        if self._sct is None:
+            self.open()
+        try:
+            shot = self._sct.grab(self._locate())  # type: ignore[union-attr]
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"screen capture failed: {str(exc).splitlines()[0]}") from exc
+        return np.ascontiguousarray(np.asarray(shot)[:, :, :3])  # BGRA -> BGR
+
+    def close(self) -> None:
+        if self._sct is not None:
+            self._sct.close()
+            self._sct = None
+
+
+class WebcamSource(_LiveSource):
+    def __init__(
+        self, index: int = 0, fps: float | None = DEFAULT_FPS, duration: float | None = None
+    ) -> None:
+        super().__init__(fps, duration)
+        self.index, self.name, self._cap = index, f"webcam:{index}", None
+
+    def open(self) -> None:
+        self._cap = cv2.VideoCapture(self.index)
+        if not self._cap.isOpened():
+            raise SourceError(f"cannot open webcam {self.index}")
+
+    def grab(self) -> np.ndarray:
+        ok, image = self._cap.read()  # type: ignore[union-attr]
+        if not ok:
+            raise SourceError(f"webcam {self.index} stopped delivering frames")
+        return image
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoSource(Source):
+    """A video file sampled every ``1 / fps`` seconds of media time (every frame when ``fps`` is None)."""
+
+    def __init__(
+        self, path: str | Path, fps: float | None = DEFAULT_FPS, duration: float | None = None
+    ) -> None:
+        super().__init__(fps, duration)
+        self.path, self.name, self._cap = Path(path), str(path), None
+        self.native_fps = 0.0
+        self.count = 0
+
+    def open(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"no such file: {self.path}")
+        self._cap = cv2.VideoCapture(str(self.path))
+        ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
+        if not ok:
+            raise SourceError(f"cannot read video {self.path.name} (not a video, or corrupt)")
+        self._first = first
+        self.native_fps = self._cap.get(cv2.CAP_PROP_FPS) or 25.0
+        self.count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+
+    def total(self) -> int | None:
+        if not self.count:
+            return None
+        seconds = self.count / self.native_fps
+        if self.duration is not None:
+            seconds = min(seconds, self.duration)
+        return int(np.ceil(seconds * (self.fps or self.native_fps)))
+
+    def frames(self) -> Iterator[Frame]:
+        if self._cap is None:
+            self.open()
+        step = 1.0 / self.fps if self.fps else 0.0
+        next_t, index, n = 0.0, 0, 0
+        image: np.ndarray | None = self._first
+        while image is not None:
+            t = n / self.native_fps
+            if self.duration is not None and t >= self.duration:
+                return
+            if t + 1e-6 >= next_t:
+                yield Frame(image, t, index, self.name)
+                index += 1
+                next_t += step
+            ok, image = self._cap.read()  # type: ignore[union-attr]
+            n += 1
+            if not ok:
+                image = None  # end, or a truncated file: stop at the last good frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+def read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"cannot read image {path.name} (not an image, or corrupt)")
+    return image
+
+
+class ImageSource(Source):
+    def __init__(
+        self, path: str | Path, fps: float | None = DEFAULT_FPS, duration: float | None = None
+    ) -> None:
+        super().__init__(fps, duration)
+        self.path, self.name = Path(path), str(path)
+
+    def open(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"no such file: {self.path}")
+        self._image = read_image(self.path)
+
+    def total(self) -> int:
+        return 1
+
+    def frames(self) -> Iterator[Frame]:
+        if not hasattr(self, "_image"):
+            self.open()
+        yield Frame(self._image, 0.0, 0, self.name)
+
+
+class FolderSource(Source):
+    """Images of a folder in name order; unreadable files are an error (never silently skipped)."""
+
+    def __init__(
+        self, path: str | Path, fps: float | None = DEFAULT_FPS, duration: float | None = None
+    ) -> None:
+        super().__init__(fps, duration)
+        self.path, self.name = Path(path), str(path)
+        self.files: list[Path] = []
+
+    def open(self) -> None:
+        if not self.path.is_dir():
+            raise SourceError(f"no such folder: {self.path}")
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(f"folder {self.path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+
+    def total(self) -> int:
+        return len(self.files)
+
+    def frames(self) -> Iterator[Frame]:
+        if not self.files:
+            self.open()
+        step = 1.0 / (self.fps or DEFAULT_FPS)
+        for i, path in enumerate(self.files):
+            if self.duration is not None and i * step >= self.duration:
+                return
+            yield Frame(read_image(path), i * step, i, str(path))
+
+
+def open_source(spec: str, fps: float | None = DEFAULT_FPS, duration: float | None = None) -> Source:
+    """A source from a CLI spec: a path (image, video, folder), ``webcam[:N]``, ``screen[:M|x,y,w,h]``
+    or ``window:TITLE``. The source is not opened yet (use it as a context manager)."""
+    if spec == "webcam" or spec.startswith("webcam:"):
+        index = spec.partition(":")[2] or "0"
+        if not index.isdigit():
+            raise SourceError(f"webcam index must be a number, not {index!r}")
+        return WebcamSource(int(index), fps, duration)
+    if spec.startswith("window:"):
+        return ScreenSource(window=spec.partition(":")[2], fps=fps, duration=duration)
+    if spec == "screen" or spec.startswith("screen:"):
+        arg = spec.partition(":")[2]
+        if not arg:
+            return ScreenSource(1, fps=fps, duration=duration)
+        if arg.isdigit():
+            return ScreenSource(int(arg), fps=fps, duration=duration)
+        parts = arg.split(",")
+        if len(parts) != 4 or not all(re.fullmatch(r"-?\d+", p.strip()) for p in parts):
+            raise SourceError(f"screen region must be x,y,w,h in pixels, not {arg!r}")
+        region = tuple(int(p) for p in parts)
+        return ScreenSource(region=region, fps=fps, duration=duration)  # type: ignore[arg-type]
+    path = Path(spec)
+    if path.is_dir():
+        return FolderSource(path, fps, duration)
+    if not path.exists():
+        raise SourceError(f"no such file or folder: {spec}")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path, fps, duration)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoSource(path, fps, duration)
+    raise SourceError(
+        f"{path.name}: unknown input type (images: {', '.join(sorted(IMAGE_SUFFIXES))}; "
+        f"videos: {', '.join(sorted(VIDEO_SUFFIXES))})"
+    )
