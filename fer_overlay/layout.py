@@ -28,12 +28,15 @@ import numpy as np
 
 from fer_overlay.frames import Tiles
 
-BG_TOLERANCE = 5
+BG_TOLERANCE = 8
 """Max channel difference still counted as background (dark themes differ by ~8-15 between parts)."""
 MIN_TILE_SHARE = 0.003
 """Smallest tile as a share of the frame area (a 7x7 gallery tile is ~1.5%, a filmstrip tile ~1%)."""
 MAIN_RATIO = 3.0
 """A tile this many times larger than the median of the others is the ``main`` area (share or speaker)."""
+
+
+_OPEN_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
 
 
 def parse_layout(spec: str) -> str | tuple[int, int]:
@@ -97,8 +100,11 @@ def _components(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
     content = 255 - cv2.inRange(image, lo, hi)
     # Components at half resolution (3x faster); a 2x2 block is content only if all four pixels are,
     # so that gutters of 1-2 pixels still separate the tiles.
-    half = cv2.resize(content, (w // 2, h // 2), interpolation=cv2.INTER_AREA) == 255
-    _, _, stats, _ = cv2.connectedComponentsWithStats(half.astype(np.uint8), connectivity=4)
+    half = (cv2.resize(content, (w // 2, h // 2), interpolation=cv2.INTER_AREA) == 255).astype(np.uint8)
+    # Video compression rings into thin gutters and bridges tiles with specks; an opening removes any
+    # bridge narrower than 5 half-pixels while tiles, far larger, keep their outline.
+    half = cv2.morphologyEx(half, cv2.MORPH_OPEN, _OPEN_KERNEL)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(half, connectivity=4)
     x, y, bw, bh = (2 * stats[1:, i] for i in range(4))
     area = 4 * stats[1:, 4]
     keep = (

@@ -72,13 +72,17 @@ class Pipeline:
 
 
 class Session:
-    """Iterate over analysed frames of ``source`` (a :class:`Source` or a spec like ``"screen:1"``)."""
+    """Iterate over analysed frames of ``source`` (a :class:`Source` or a spec like ``"screen:1"``).
+
+    Without a source, the session only analyses frames handed to :meth:`process` (the tray app captures
+    its own). ``model_path`` is accepted as another name for ``model``."""
 
     def __init__(
         self,
-        source: Source | str,
+        source: Source | str | None = None,
         model: str | Path | Classifier | None = None,
         *,
+        model_path: str | Path | None = None,
         fps: float | None = DEFAULT_FPS,
         duration: float | None = None,
         layout: str | tuple[int, int] = "auto",
@@ -87,18 +91,26 @@ class Session:
         tau: float = TAU_S,
     ) -> None:
         self.source = open_source(source, fps, duration) if isinstance(source, str) else source
-        self.pipeline = Pipeline(model, layout=layout, detector=detector, threads=threads, tau=tau)
+        self.pipeline = Pipeline(
+            model if model is not None else model_path,
+            layout=layout,
+            detector=detector,
+            threads=threads,
+            tau=tau,
+        )
         self._running = threading.Event()
         self._running.set()
         self._stopped = threading.Event()
 
     def __enter__(self) -> Session:
-        self.source.open()
+        if self.source is not None:
+            self.source.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self.source.close()
+        if self.source is not None:
+            self.source.close()
 
     def process(self, frame: Frame) -> Result:
         """Analyse one frame (for callers that capture frames themselves)."""
@@ -119,6 +131,8 @@ class Session:
         self._running.set()  # wake a paused loop so that it can end
 
     def __iter__(self) -> Iterator[Result]:
+        if self.source is None:
+            raise ValueError("this session has no source: call process(frame) instead")
         frames = iter(self.source)
         while not self._stopped.is_set():
             while not self._running.wait(timeout=0.2):

@@ -1,0 +1,169 @@
+"""Annotated frames: tile and face boxes, per-participant labels, per-class bars and the class gauge.
+
+Frames are only written when the user asks (``--out``): frames show people, so nothing is kept by
+default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_overlay.frames import CAMERA_OFF, FACE, STATE_NAMES, Result
+from fer_overlay.labels import EMOTIONS
+
+# BGR colour per class, in label order: Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral.
+COLOURS = (
+    (40, 40, 220),
+    (60, 140, 60),
+    (160, 60, 160),
+    (40, 200, 240),
+    (200, 120, 40),
+    (40, 160, 255),
+    (180, 180, 180),
+)
+GRAY = (150, 150, 150)
+
+
+class Annotator:
+    """``annotate(scene, result) -> scene``: draws on a copy, never on the analysed frame."""
+
+    def __init__(self, panel: bool = True) -> None:
+        self.panel = panel
+
+    def annotate(self, scene: np.ndarray, result: Result) -> np.ndarray:
+        scene = scene.copy()
+        h = scene.shape[0]
+        thick = max(1, h // 540)
+        font = max(0.4, h / 1800)
+        people = result.participants
+        dominant = people.dominant
+        for i in range(len(people)):
+            x0, y0, x1, y1 = (int(v) for v in people.xyxy[i])
+            state = int(people.state[i])
+            colour = COLOURS[dominant[i]] if state == FACE and dominant[i] >= 0 else GRAY
+            if result.tiles.grid is not None:
+                cv2.rectangle(scene, (x0, y0), (x1 - 1, y1 - 1), GRAY, 1)
+            if state == FACE:
+                fx0, fy0, fx1, fy1 = (int(v) for v in people.face_xyxy[i])
+                cv2.rectangle(scene, (fx0, fy0), (fx1, fy1), colour, 2 * thick)
+                p = people.probs[i]
+                text = f"#{people.id[i]} {EMOTIONS[dominant[i]]} {100 * p[dominant[i]]:.0f}%"
+                anchor = (fx0, max(12, fy0 - 6))
+            else:
+                text = f"#{people.id[i]} {STATE_NAMES[state]}"
+                anchor = (x0 + 6, y0 + int(22 * font / 0.5))
+            if state != CAMERA_OFF and not np.isnan(people.engagement[i]):
+                text += f"  E{people.engagement[i]:.0f}"
+            self._text(scene, text, anchor, font, colour)
+        if self.panel:
+            self._panel(scene, result, font)
+        return scene
+
+    @staticmethod
+    def _text(scene: np.ndarray, text: str, org: tuple[int, int], font: float, colour: tuple) -> None:
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+        x, y = org
+        cv2.rectangle(scene, (x, y - th - 4), (x + tw + 4, y + base), (0, 0, 0), -1)
+        cv2.putText(scene, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, font, colour, 1, cv2.LINE_AA)
+
+    @staticmethod
+    def _panel(scene: np.ndarray, result: Result, font: float) -> None:
+        """Top-left panel: the class engagement gauge, then one bar per emotion."""
+        snap = result.snapshot
+        row = int(26 * font / 0.5)
+        w = int(360 * font / 0.5)
+        x0, y0 = 10, 10
+        height = row * (len(EMOTIONS) + 3)
+        region = scene[y0 : y0 + height, x0 : x0 + w]
+        region[:] = (region * 0.25).astype(scene.dtype)
+        label_w = int(w * 0.38)
+        gauge = snap.engagement
+        text = "engagement (indicator)" if np.isnan(gauge) else f"engagement {gauge:.0f}/100 (indicator)"
+        cv2.putText(
+            scene,
+            text,
+            (x0 + 6, y0 + row - 8),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
+        if not np.isnan(gauge):
+            gy = y0 + row
+            cv2.rectangle(scene, (x0 + 6, gy), (x0 + w - 8, gy + row - 10), (80, 80, 80), 1)
+            cv2.rectangle(
+                scene, (x0 + 6, gy), (x0 + 6 + int((w - 14) * gauge / 100), gy + row - 10), (80, 200, 80), -1
+            )
+        counts = f"{snap.with_face} faces, {snap.no_face} no face, {snap.camera_off} camera off"
+        cv2.putText(
+            scene,
+            counts,
+            (x0 + 6, y0 + 3 * row - 8),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font * 0.85,
+            (220, 220, 220),
+            1,
+            cv2.LINE_AA,
+        )
+        for k, name in enumerate(EMOTIONS):
+            y = y0 + (k + 3) * row
+            value = 0.0 if np.isnan(snap.distribution[k]) else float(snap.distribution[k])
+            cv2.putText(
+                scene,
+                name,
+                (x0 + 6, y + row - 8),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                font,
+                (230, 230, 230),
+                1,
+                cv2.LINE_AA,
+            )
+            bx = x0 + label_w
+            cv2.rectangle(
+                scene, (bx, y + 4), (bx + int((w - label_w - 8) * value), y + row - 6), COLOURS[k], -1
+            )
+
+
+class AnnotatedWriter:
+    """Write annotated frames: ``.png``/``.jpg`` keeps the last frame, ``.mp4`` every frame.
+
+    The video's frame rate is the analysis rate, so playback runs at real speed."""
+
+    def __init__(self, path: str | Path, fps: float = 2.0, annotator: Annotator | None = None) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg", ".mp4"):
+            raise ValueError(f"--out must end in .png, .jpg or .mp4, not {self.path.name}")
+        self.video = suffix == ".mp4"
+        self.fps = fps
+        self.annotator = annotator or Annotator()
+        self._writer: cv2.VideoWriter | None = None
+        self._last: np.ndarray | None = None
+
+    def __enter__(self) -> AnnotatedWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def append(self, result: Result) -> np.ndarray:
+        scene = self.annotator.annotate(result.frame.image, result)
+        if self.video:
+            if self._writer is None:
+                h, w = scene.shape[:2]
+                self._writer = cv2.VideoWriter(
+                    str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h)
+                )
+                if not self._writer.isOpened():
+                    raise OSError(f"cannot write video {self.path}")
+            self._writer.write(scene)
+        self._last = scene
+        return scene
+
+    def __exit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer.release()
+        elif self._last is not None and not cv2.imwrite(str(self.path), self._last):
+            raise OSError(f"cannot write image {self.path}")
