@@ -151,6 +151,10 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         return Tiles.empty()
     h, w = image.shape[:2]
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
+    # regions far smaller than the typical one (with two regions: far smaller than the other).
+    small = area < (0.3 * np.median(area) if len(area) >= 3 else area.max() / 60)
+    boxes, area = boxes[~small], area[~small]
     if len(boxes) == 1 and area[0] > 0.9 * w * h:
         return Tiles.empty()
     main = np.zeros(len(boxes), bool)

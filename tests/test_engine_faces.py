@@ -1,0 +1,74 @@
+"""Face detection and 48x48 crops on real PublicTest faces placed in synthetic galleries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import require
+from galleries import centre_hit, gallery
+
+from fer_overlay.faces import DETECTORS, FaceDetector, crop_faces
+from fer_overlay.frames import Tiles
+from fer_overlay.layout import detect_tiles
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+def test_registry_has_shipped_detectors():
+    assert {"haar", "mtcnn"} <= set(DETECTORS)
+    FaceDetector("haar")  # cv2.data cascades present (opencv < 5)
+    with pytest.raises(ValueError):
+        FaceDetector("yolo")
+
+
+def test_detects_faces_in_tiles_and_crops_match_the_original(fer2013, detector):
+    g = gallery(fer2013, 25, camera_off=2, split="PublicTest", seed=11)
+    tiles = detect_tiles(g.image)
+    faces = detector(g.image, tiles)
+    assert faces.crops.shape[1:] == (48, 48) and faces.crops.dtype == np.uint8
+    assert not np.isin(faces.tile_id, np.where(tiles.camera_off)[0]).any()  # no face on a camera-off card
+    assert len(set(faces.tile_id.tolist())) == len(faces)  # at most one face per tile
+    originals = fer2013["PublicTest"].faces[:23].reshape(23, -1).astype(float)
+    hits, own_best = 0, 0
+    for i in np.where(g.face_index >= 0)[0]:
+        j = np.where(faces.tile_id == i)[0]  # tiles come in the same row-major order as the truth
+        if len(j) and centre_hit(faces.xyxy[j[0]], g.face_xyxy[i]):
+            hits += 1
+            corr = np.corrcoef(faces.crops[j[0]].reshape(1, -1).astype(float), originals)[0, 1:]
+            own_best += int(np.argmax(corr) == g.face_index[i])
+    assert hits >= 0.85 * 23, f"{hits}/23 faces found"
+    # The calibrated crop re-creates the FER2013 crop closely enough that, among the gallery's 23
+    # originals, it resembles its own most for most faces (FER2013 crops vary ~15% in scale, so a crop
+    # is never pixel-exact and look-alikes happen).
+    assert own_best >= 0.7 * hits, f"{own_best}/{hits}"
+
+
+def test_whole_frame_mode_finds_several_faces(fer2013, detector):
+    g = gallery(fer2013, 4, split="PublicTest", seed=12, size=(1280, 720))
+    faces = detector(g.image, Tiles.empty())
+    assert (faces.tile_id == -1).all()
+    truth = g.face_xyxy
+    found = sum(any(centre_hit(b, t) for b in faces.xyxy) for t in truth)
+    assert found >= 3
+
+
+def test_no_face_in_an_empty_tile(detector):
+    image = np.full((720, 1280, 3), 120, np.uint8)
+    tiles = Tiles(np.array([[0, 0, 1280, 720]], np.int32), np.zeros(1, bool), np.zeros(1, bool), (1, 1))
+    assert len(detector(image, tiles)) == 0
+
+
+def test_crop_outside_the_frame_is_padded():
+    gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
+    crops = crop_faces(gray, np.array([[-20, -20, 60, 60], [50, 50, 150, 150]], np.float32))
+    assert crops.shape == (2, 48, 48)
+
+
+def test_haar_finds_most_faces_too(fer2013):
+    require("haar" in DETECTORS, "haar detector missing")
+    g = gallery(fer2013, 9, split="PublicTest", seed=13)
+    faces = FaceDetector("haar")(g.image, detect_tiles(g.image))
+    assert len(faces) >= 5

@@ -1,0 +1,96 @@
+"""Gallery layout on synthetic Zoom/Teams frames built from real FER2013 faces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from galleries import gallery
+
+from fer_overlay.layout import detect_tiles, parse_layout
+from fer_overlay.track import iou
+
+
+def _matched(truth: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Index of the found tile each true tile matches (IoU >= 0.9), -1 when none."""
+    if len(found) == 0:
+        return np.full(len(truth), -1)
+    overlap = iou(truth, found)
+    return np.where(overlap.max(axis=1) >= 0.9, overlap.argmax(axis=1), -1)
+
+
+@pytest.mark.parametrize(
+    ("n", "style", "off"),
+    [
+        (1, "zoom", 0),
+        (4, "teams", 1),
+        (9, "zoom", 2),
+        (16, "teams", 0),
+        (25, "zoom", 3),
+        (30, "teams", 4),
+        (49, "zoom", 5),
+        (49, "teams", 0),
+    ],
+)
+def test_every_tile_found_with_grid_and_camera_off(fer2013, n, style, off):
+    g = gallery(fer2013, n, style=style, camera_off=off, seed=n)
+    tiles = detect_tiles(g.image)
+    match = _matched(g.tiles, tiles.xyxy)
+    assert (match >= 0).all(), f"missed tiles {np.where(match < 0)[0]}"
+    assert len(tiles) == n  # nothing extra: no toolbar, icon or label taken for a tile
+    assert tiles.grid == g.grid or n < g.grid[0] * g.grid[1]
+    assert (tiles.camera_off[match] == g.camera_off).all()
+    assert not tiles.main.any()
+
+
+@pytest.mark.parametrize("style", ["zoom", "teams"])
+def test_screen_share_filmstrip(fer2013, style):
+    g = gallery(fer2013, 5, style=style, camera_off=1, share=True, seed=3)
+    tiles = detect_tiles(g.image)
+    assert tiles.main.sum() == 1  # the shared slide, flagged, not a participant
+    match = _matched(g.tiles, tiles.xyxy[~tiles.main])
+    assert (match >= 0).all() and (~tiles.main).sum() == 5
+
+
+def test_row_major_order(fer2013):
+    g = gallery(fer2013, 9, style="teams", seed=4)
+    tiles = detect_tiles(g.image)
+    np.testing.assert_allclose(tiles.xyxy, g.tiles, atol=2)
+
+
+def test_no_gallery_means_faces_are_participants(fer2013):
+    """A photo-like frame (no flat edges) has no tiles: the fallback is one participant per face."""
+    g = gallery(fer2013, 4, seed=5)
+    photo = g.image[g.tiles[0, 1] : g.tiles[0, 3], g.tiles[0, 0] : g.tiles[0, 2]].copy()  # inside one tile
+    tiles = detect_tiles(photo)
+    assert len(tiles) == 0 and tiles.grid is None
+
+
+def test_fixed_grid_and_faces_modes(fer2013):
+    g = gallery(fer2013, 9, seed=6)
+    tiles = detect_tiles(g.image, (3, 3))
+    assert tiles.grid == (3, 3) and len(tiles) == 9
+    centres = (g.tiles[:, :2] + g.tiles[:, 2:]) / 2
+    inside = [
+        (tiles.xyxy[:, 0] <= cx)
+        & (cx < tiles.xyxy[:, 2])
+        & (tiles.xyxy[:, 1] <= cy)
+        & (cy < tiles.xyxy[:, 3])
+        for cx, cy in centres
+    ]
+    assert [int(np.argmax(m)) for m in inside] == list(range(9))
+    assert len(detect_tiles(g.image, "faces")) == 0
+
+
+@pytest.mark.parametrize("spec", ["0x3", "3by3", "x", ""])
+def test_bad_layout_spec(spec):
+    with pytest.raises(ValueError):
+        parse_layout(spec)
+
+
+@pytest.mark.parametrize(
+    ("n", "size"), [(1, (960, 540)), (4, (960, 540)), (9, (1280, 720)), (25, (2560, 1440))]
+)
+def test_other_window_sizes(fer2013, n, size):
+    g = gallery(fer2013, n, style="zoom" if n % 2 else "teams", camera_off=n // 4, seed=30 + n, size=size)
+    tiles = detect_tiles(g.image)
+    assert len(tiles) == n and (_matched(g.tiles, tiles.xyxy) >= 0).all()
