@@ -1,0 +1,123 @@
+"""The app's remembered choices, as one dataclass read from and written to ``QSettings``.
+
+Keeping every choice in one frozen value (instead of scattered ``QSettings.value`` calls) means the
+tests can start the app with a known state from an INI file in a temporary folder, and the first-run
+privacy notice can be suppressed the same way a user who has read it suppresses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths
+
+from fer_overlay.app.windows import Rect
+
+CAMERA_MODES = ("dashboard", "gallery")
+
+
+def default_export_dir() -> str:
+    """``~/Documents/FER Overlay`` (or the platform's Documents folder), where exports go by default."""
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return str(Path(docs or Path.home()) / "FER Overlay")
+
+
+def default_data_dir() -> str:
+    """Where the incremental session logs live until they are exported (the app's data folder)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return str(Path(base or Path.home() / ".local/share/fer-overlay") / "sessions")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Everything the app remembers between runs (see the Settings dialog for what each means)."""
+
+    rate_hz: float = 2.0
+    class_only: bool = False
+    """Hide per-participant rows and leave them out of the log and exports: class-wide figures only."""
+    compact: bool = False
+    click_through: bool = False
+    overlay_visible: bool = True
+    privacy_acknowledged: bool = False
+    export_dir: str = ""
+    data_dir: str = ""
+    target_kind: str = ""
+    """``"window"`` or ``"region"`` (empty: nothing chosen yet)."""
+    target_wid: int = 0
+    target_title: str = ""
+    region: str = ""
+    """``"x,y,w,h"`` of a drawn region."""
+    overlay_offset: str = ""
+    """``"dx,dy"``: the overlay's position relative to the meeting window's top-right corner."""
+    overlay_size: str = ""
+    """``"w,h"`` of the overlay in full mode."""
+    camera_mode: str = "dashboard"
+    camera_backend: str = ""
+    """pyvirtualcam backend name; empty tries every installed one."""
+    camera_size: str = "1280,720"
+    sparkline_minutes: float = 5.0
+    export_interval_s: float = 10.0
+    """Row interval of the exported ``session.csv`` (the engine's SessionRecorder)."""
+    model_path: str = ""
+
+    @property
+    def region_rect(self) -> Rect | None:
+        parts = _ints(self.region, 4)
+        return Rect(*parts) if parts else None
+
+    @property
+    def camera_wh(self) -> tuple[int, int]:
+        parts = _ints(self.camera_size, 2) or (1280, 720)
+        return parts[0], parts[1]
+
+    def resolved_export_dir(self) -> Path:
+        return Path(self.export_dir or default_export_dir())
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir or default_data_dir())
+
+    @staticmethod
+    def load(store: QSettings) -> AppSettings:
+        """Read from ``store``; values of the wrong type fall back to the defaults instead of crashing."""
+        values = {}
+        defaults = AppSettings()
+        for f in fields(AppSettings):
+            default = getattr(defaults, f.name)
+            raw = store.value(f.name, default)
+            try:
+                if isinstance(default, bool):
+                    value = raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes")
+                elif isinstance(default, int):
+                    value = int(raw)
+                elif isinstance(default, float):
+                    value = float(raw)
+                else:
+                    value = str(raw)
+            except (TypeError, ValueError):
+                value = default
+            values[f.name] = value
+        s = AppSettings(**values)
+        if not 0.1 <= s.rate_hz <= 30:
+            s = replace(s, rate_hz=defaults.rate_hz)
+        if s.camera_mode not in CAMERA_MODES:
+            s = replace(s, camera_mode=defaults.camera_mode)
+        return s
+
+    def save(self, store: QSettings) -> None:
+        for key, value in asdict(self).items():
+            store.setValue(key, value)
+        store.sync()
+
+
+def _ints(text: str, n: int) -> tuple[int, ...] | None:
+    try:
+        parts = tuple(int(float(p)) for p in text.split(","))
+    except ValueError:
+        return None
+    return parts if len(parts) == n else None
+
+
+def default_store() -> QSettings:
+    """The user's settings store (registry / plist / INI in ~/.config, as the platform does it)."""
+    return QSettings("FER Overlay", "fer-overlay")

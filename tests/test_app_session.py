@@ -1,0 +1,285 @@
+"""The desktop app end to end on a real X server: a fake meeting window (a real Qt top-level window
+showing a synthetic gallery of real PrivateTest faces) is chosen, captured through mss by the running
+app, analysed by the real ONNX model, shown in the overlay, followed, published as a virtual camera,
+exported, and lost mid-session.
+
+The tests of this module share one running session (loading the model and warming the capture up
+once keeps the module fast on a loaded machine); they run in file order.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtGui import QImage, QPixmap  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
+
+import fer_overlay.app  # noqa: E402, F401  (first: applies the PySide6 6.12 refcount workaround)
+from fer_overlay.labels import EMOTIONS  # noqa: E402
+
+N_FACES = 16
+SIZE = (1440, 810)
+TITLE = "Fake Meeting – gallery view"
+WAIT_MS = 90_000
+
+
+class FakeMeeting(QLabel):
+    """A real top-level window showing a gallery picture at 1:1 (what Zoom/Teams would draw)."""
+
+    def __init__(self, image_bgr: np.ndarray, title: str) -> None:
+        super().__init__()
+        rgb = np.ascontiguousarray(image_bgr[..., ::-1])
+        h, w = rgb.shape[:2]
+        self.setPixmap(QPixmap.fromImage(QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()))
+        self.setWindowTitle(title)
+        self.setFixedSize(w, h)
+        self.setContentsMargins(0, 0, 0, 0)
+
+
+def wait_until(cond, timeout_ms: int = WAIT_MS) -> None:
+    """Like ``qtbot.waitUntil`` but usable from module-scoped fixtures."""
+    waited = 0
+    while not cond():
+        assert waited < timeout_ms, "condition not met in time"
+        QTest.qWait(50)
+        waited += 50
+
+
+@pytest.fixture(scope="module")
+def meeting(qapp, display, fer2013):
+    from fer_overlay.synthetic import grid_for, make_gallery
+
+    split = fer2013["PrivateTest"]
+    faces, labels = split.faces[:N_FACES], split.labels[:N_FACES]
+    gallery = make_gallery(faces, *grid_for(N_FACES), size=SIZE, seed=11)
+    win = FakeMeeting(gallery.image, TITLE)
+    win.move(0, 0)
+    win.show()
+    wait_until(lambda: win.isVisible() and win.windowHandle() is not None and win.windowHandle().isExposed())
+    QTest.qWait(300)
+    yield win, gallery, faces, labels
+    win.close()
+
+
+class RecordingCamera:
+    """A pyvirtualcam backend that keeps the frames it is sent (pyvirtualcam's official extension point)."""
+
+    instances: list[RecordingCamera] = []
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw) -> None:
+        self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
+        self.frames: list[np.ndarray] = []
+        self.closed = False
+        RecordingCamera.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        self.frames.append(frame.copy())
+
+    def close(self) -> None:
+        self.closed = True
+
+    def device(self) -> str:
+        return "recording-test-camera"
+
+    def native_fourcc(self):
+        return None
+
+
+@pytest.fixture(scope="module")
+def app(meeting, tmp_path_factory):
+    import pyvirtualcam
+
+    from fer_overlay.app.main import FerOverlayApp
+
+    pyvirtualcam.register_backend("fer-test-recorder", RecordingCamera)
+    base = tmp_path_factory.mktemp("app")
+    store = QSettings(str(base / "settings.ini"), QSettings.Format.IniFormat)
+    for key, value in {
+        "privacy_acknowledged": True,
+        "data_dir": str(base / "data"),
+        "export_dir": str(base / "exports"),
+        "camera_backend": "fer-test-recorder",
+        "camera_size": "1280,720",
+        "export_interval_s": 1.0,
+    }.items():
+        store.setValue(key, value)
+    store.sync()
+    a = FerOverlayApp(store, show_dialogs=False)
+    a.test_base = base
+    yield a
+    a.shutdown()
+
+
+def _row_for_tile(rows, tile) -> object | None:
+    """The overlay row whose tile box centre lies inside the true tile (window coordinates)."""
+    for r in rows:
+        cx, cy = (r.xyxy[0] + r.xyxy[2]) / 2, (r.xyxy[1] + r.xyxy[3]) / 2
+        if tile[0] <= cx <= tile[2] and tile[1] <= cy <= tile[3]:
+            return r
+    return None
+
+
+def test_choose_meeting_window_with_live_thumbnail(app, meeting, qtbot):
+    win, *_ = meeting
+    dialog = app.choose_window()
+    assert dialog.select_title(TITLE), [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    # The app's own windows are never offered.
+    offered = {dialog.list.item(i).data(Qt.ItemDataRole.UserRole).wid for i in range(dialog.list.count())}
+    assert not offered & app.own_window_ids()
+    dialog.update_thumbnail()
+    pix = dialog.thumbnail.pixmap()
+    assert pix is not None and not pix.isNull()
+    thumb = pix.toImage().convertToFormat(QImage.Format.Format_RGB888)
+    arr = np.frombuffer(thumb.constBits(), np.uint8, thumb.bytesPerLine() * thumb.height())
+    assert arr.std() > 20, "the thumbnail should show the gallery, not a flat colour"
+    dialog.accept()
+    assert app.target is not None and app.target.wid == int(win.winId())
+    assert app.settings.target_title == TITLE  # remembered for the next run
+
+
+def test_running_session_lists_participants_with_model_quality(app, meeting, qtbot):
+    from fer_overlay.classify import Classifier
+
+    win, gallery, faces, labels = meeting
+    assert app.start_session()
+    assert "ANALYSIS ON" in app.control.status.text()
+    qtbot.waitUntil(
+        lambda: app.updates >= 4 and app.state.update is not None and len(app.state.update.rows) == N_FACES,
+        timeout=WAIT_MS,
+    )
+    u = app.state.update
+    assert u.participants == N_FACES
+    qtbot.waitUntil(lambda: app.overlay.rows_drawn == N_FACES, timeout=5000)
+    # The overlay is pinned beside the meeting window, never over the gallery it analyses.
+    assert app.overlay.x() >= win.x() + win.width()
+    predicted = Classifier().predict(faces).argmax(axis=1)
+    model_acc = float((predicted == labels).mean())
+    shown, agree, same_as_model = 0, 0, 0
+    for tile, label, pred in zip(gallery.tiles, labels, predicted, strict=True):
+        row = _row_for_tile(u.rows, tile)
+        assert row is not None, f"no overlay row for tile {tile}"
+        if row.emotion < 0:
+            continue
+        shown += 1
+        agree += int(row.emotion == label)
+        same_as_model += int(row.emotion == pred)
+        assert 0 < row.confidence <= 1
+    print(
+        f"faces shown {shown}/{N_FACES}, overlay acc {agree / max(shown, 1):.2f}, model {model_acc:.2f}, "
+        f"overlay = model on {same_as_model / max(shown, 1):.2f}"
+    )
+    assert shown >= 0.6 * N_FACES
+    assert agree / shown >= model_acc - 0.25
+    assert same_as_model / shown >= 0.6
+    assert not math.isnan(u.engagement) and 0 <= u.engagement <= 100
+    assert abs(float(np.nansum(u.distribution)) - 1) < 1e-3
+    # Class mix and rows speak of emotions by name; the overlay calls the figure an indicator.
+    assert {r.emotion_name for r in u.rows} <= set(EMOTIONS) | {"no face", "camera off"}
+
+
+def test_overlay_follows_the_meeting_window(app, meeting, qtbot):
+    win, *_ = meeting
+    offset = app.overlay.pos() - win.geometry().topRight()
+    win.move(80, 150)
+    qtbot.waitUntil(lambda: app.overlay.pos() - win.geometry().topRight() == offset, timeout=20_000)
+    # The capture never includes the overlay: the worker masks its current rectangle.
+    qtbot.waitUntil(lambda: app.worker._exclusions and app.worker._exclusions[0] == app.overlay.screen_rect())
+
+
+def test_virtual_camera_sends_dashboard_frames(app, qtbot):
+    RecordingCamera.instances.clear()
+    app.actions["camera"].trigger()
+    assert app.camera is not None, app.camera_error
+    cam = RecordingCamera.instances[-1]
+    assert (cam.width, cam.height) == (1280, 720)
+    start = app.updates
+    qtbot.waitUntil(lambda: len(cam.frames) >= 5 and app.updates >= start + 1, timeout=WAIT_MS)
+    for f in cam.frames:
+        assert f.size == 1280 * 720 * 3
+    last = cam.frames[-1].reshape(720, 1280, 3)
+    assert last.std() > 10, "the dashboard should be drawn, not a blank frame"
+    app.actions["camera"].trigger()
+    assert app.camera is None and cam.closed
+
+
+def test_export_writes_summary_rows(app, meeting, tmp_path):
+    u = app.state.update
+    result = app.export_current(tmp_path / "export")
+    assert result is not None and result.captures >= 4
+    with open(tmp_path / "export" / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    people = [r for r in rows if r["kind"] == "participant"]
+    assert rows[-1]["kind"] == "class"
+    assert {str(r.pid) for r in u.rows} <= {r["participant"] for r in people}
+    assert len(people) == result.participants
+    assert rows[-1]["dominant"] in EMOTIONS
+    with open(tmp_path / "export" / "session.csv", newline="") as f:
+        session_rows = list(csv.DictReader(f))
+    assert {r["kind"] for r in session_rows} == {"participant", "class"}
+    assert (tmp_path / "export" / "summary.png").stat().st_size > 10_000
+    if os.environ.get("FER_OVERLAY_SCREENSHOT"):
+        _screenshot(app, meeting, Path(os.environ["FER_OVERLAY_SCREENSHOT"]))
+
+
+def test_closing_the_meeting_window_pauses_without_losing_data(app, meeting, qtbot):
+    win, *_ = meeting
+    log = app.recorder.folder / "captures.csv"
+    win.hide()
+    qtbot.waitUntil(lambda: "closed" in app.state.paused_message, timeout=WAIT_MS)
+    assert app.running
+    assert "PAUSED" in app.control.status.text() and "closed" in app.control.message.text()
+    captures = app.recorder.captures
+    QTest.qWait(1500)
+    assert app.recorder.captures == captures  # nothing analysed while the window is gone
+    assert sum(1 for line in log.read_text().splitlines() if ",class," in line) == captures
+    win.show()
+    qtbot.waitUntil(
+        lambda: app.state.paused_message == "" and app.recorder.captures > captures, timeout=WAIT_MS
+    )
+    result = app.stop_session()
+    assert not app.running and "analysis off" in app.control.status.text()
+    assert result is not None and result.captures == app.updates
+    assert all(p.exists() for p in result.files)
+
+
+def _screenshot(app, meeting, path: Path) -> None:
+    """docs/overlay.png: the overlay beside the meeting, with every face pixelated beyond recognition
+    (FER2013 pixels must not be published)."""
+    import cv2
+
+    from fer_overlay.app.capture import open_mss
+
+    QApplication.processEvents()
+    QTest.qWait(300)
+    meeting, gallery, *_ = meeting
+    gallery_faces = gallery.face_xyxy[~np.isnan(gallery.face_xyxy).any(axis=1)]
+    with open_mss() as sct:
+        shot = np.array(sct.grab(sct.monitors[0]))[..., :3].copy()
+    x0, y0 = meeting.x(), meeting.y()  # faces are pixelated before anything is cropped or saved
+    for fx0, fy0, fx1, fy1 in gallery_faces:
+        pad = 0.45 * (fx1 - fx0)
+        a, b = int(x0 + fx0 - pad), int(y0 + fy0 - pad)
+        c, d = int(x0 + fx1 + pad), int(y0 + fy1 + pad)
+        patch = shot[b:d, a:c]
+        small = cv2.resize(patch, (4, 4), interpolation=cv2.INTER_AREA)
+        shot[b:d, a:c] = cv2.resize(small, (c - a, d - b), interpolation=cv2.INTER_NEAREST)
+    boxes = [meeting.frameGeometry(), app.overlay.frameGeometry()]
+    if app.control is not None:
+        boxes.append(app.control.frameGeometry())
+    left = max(0, min(b.left() for b in boxes) - 10)
+    top = max(0, min(b.top() for b in boxes) - 10)
+    right = max(b.right() for b in boxes) + 10
+    bottom = max(b.bottom() for b in boxes) + 10
+    crop = shot[top:bottom, left:right]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), crop)
