@@ -248,12 +248,17 @@ class RegionPicker(QWidget):
         self._a: QPoint | None = None
         self._b: QPoint | None = None
 
+    def _rect(self) -> QRect:
+        """The dragged rectangle, corner to corner (Qt's two-point QRect would include the end pixel)."""
+        a, b = self._a, self._b
+        return QRect(min(a.x(), b.x()), min(a.y(), b.y()), abs(b.x() - a.x()), abs(b.y() - a.y()))
+
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         p = QPainter(self)
         p.drawPixmap(0, 0, self.frozen)
         p.fillRect(self.rect(), QColor(0, 0, 0, 90))
         if self._a is not None and self._b is not None:
-            r = QRect(self._a, self._b).normalized()
+            r = self._rect()
             p.drawPixmap(r, self.frozen, r)
             p.setPen(QPen(QColor("#4aa3ff"), 2))
             p.drawRect(r)
@@ -274,7 +279,7 @@ class RegionPicker(QWidget):
         if self._a is None:
             return
         self._b = event.position().toPoint()
-        r = QRect(self._a, self._b).normalized()
+        r = self._rect()
         self.close()
         if r.width() >= 64 and r.height() >= 48:
             self.chosen.emit(Rect(r.x() + self.origin.x, r.y() + self.origin.y, r.width(), r.height()))

@@ -1,0 +1,108 @@
+"""Nothing is lost when the app is killed mid-session: ``fer-overlay``'s app runs in a separate
+process (``python -m fer_overlay.app --start``) on a drawn region over a fake meeting window with
+"class-wide figures only" on, is killed with SIGKILL, and the next start finds the unfinished session
+and exports it, with class rows only."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtGui import QImage, QPixmap  # noqa: E402
+from PySide6.QtWidgets import QLabel  # noqa: E402
+
+import fer_overlay.app  # noqa: E402, F401  (applies the PySide6 6.12 refcount workaround)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _class_rows(data_dir: Path) -> int:
+    logs = list(data_dir.glob("*/captures.csv"))
+    if not logs:
+        return 0
+    return sum(1 for line in logs[0].read_text().splitlines() if ",class," in line)
+
+
+def test_killed_session_is_offered_and_exported_class_only(qapp, display, fer2013, qtbot, tmp_path):
+    from fer_overlay.app.main import FerOverlayApp
+    from fer_overlay.app.recording import pending_sessions
+    from fer_overlay.synthetic import make_gallery
+
+    split = fer2013["PrivateTest"]
+    gallery = make_gallery(split.faces[100:109], 3, 3, size=(1440, 810), style="teams", seed=5)
+    rgb = np.ascontiguousarray(gallery.image[..., ::-1])
+    meeting = QLabel()
+    meeting.setPixmap(
+        QPixmap.fromImage(QImage(rgb.data, 1440, 810, 3 * 1440, QImage.Format.Format_RGB888).copy())
+    )
+    meeting.setWindowTitle("Killed-session meeting")
+    meeting.setFixedSize(1440, 810)
+    meeting.move(0, 0)
+    meeting.show()
+    qtbot.waitExposed(meeting)
+
+    ini, data = tmp_path / "settings.ini", tmp_path / "data"
+    store = QSettings(str(ini), QSettings.Format.IniFormat)
+    for key, value in {
+        "privacy_acknowledged": True,
+        "class_only": True,
+        "target_kind": "region",
+        "region": "0,0,1440,810",
+        "data_dir": str(data),
+        "export_dir": str(tmp_path / "exports"),
+        "export_interval_s": 1.0,
+        "rate_hz": 4.0,
+    }.items():
+        store.setValue(key, value)
+    store.sync()
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer_overlay.app", "--settings", str(ini), "--start"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        qtbot.waitUntil(lambda: _class_rows(data) >= 3 or proc.poll() is not None, timeout=120_000)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        # The live session is not offered for export while its app runs.
+        assert pending_sessions(data) == []
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        proc.stderr.close()
+    logged = _class_rows(data)
+
+    app = FerOverlayApp(QSettings(str(ini), QSettings.Format.IniFormat), show_dialogs=False)
+    try:
+        pending = pending_sessions(data)
+        assert len(pending) == 1
+        log = (pending[0] / "captures.csv").read_text().splitlines()
+        assert all(",class," in line for line in log[1:]), "class-only logs must hold no participant rows"
+        results = app.finish_pending_exports()
+        assert len(results) == 1 and results[0].captures >= logged - 1  # at most a torn last line
+        out = results[0].folder
+        assert out.parent == tmp_path / "exports"
+        with open(out / "summary.csv", newline="") as f:
+            summary = list(csv.DictReader(f))
+        assert [r["kind"] for r in summary] == ["class"]
+        assert int(summary[0]["frames"]) == results[0].captures
+        with open(out / "session.csv", newline="") as f:
+            assert {r["kind"] for r in csv.DictReader(f)} == {"class"}
+        assert (out / "summary.png").stat().st_size > 10_000
+        assert pending_sessions(data) == []  # offered once, then done
+    finally:
+        app.shutdown()
+        meeting.close()

@@ -1,0 +1,213 @@
+"""The desktop app's own behaviour on a real X server (Xvfb): settings, the first-start privacy notice,
+consent text, region drawing, overlay modes and dragging, the virtual-camera error message, the
+foreign-window module and the overlay masking. No model runs here except where a session starts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QTextBrowser  # noqa: E402
+
+import fer_overlay.app  # noqa: E402, F401  (first: applies the PySide6 6.12 refcount workaround)
+
+
+def _store(tmp_path, **values) -> QSettings:
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    base = {"data_dir": str(tmp_path / "data"), "export_dir": str(tmp_path / "exports")}
+    for key, value in {**base, **values}.items():
+        store.setValue(key, value)
+    store.sync()
+    return store
+
+
+@pytest.fixture
+def make_app(qapp, display, tmp_path):
+    from fer_overlay.app.main import FerOverlayApp
+
+    made = []
+
+    def make(show_dialogs: bool = False, **values):
+        app = FerOverlayApp(_store(tmp_path, **values), show_dialogs=show_dialogs)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.shutdown()
+
+
+def test_settings_round_trip_and_bad_values(tmp_path):
+    from fer_overlay.app.settings import AppSettings
+
+    store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    s = AppSettings(rate_hz=3.5, class_only=True, region="10,20,300,200", target_kind="region")
+    s.save(store)
+    again = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert again == s
+    assert again.region_rect is not None and again.region_rect.width == 300
+    store.setValue("rate_hz", "fast")
+    store.setValue("camera_mode", "hologram")
+    store.sync()
+    broken = AppSettings.load(store)
+    assert broken.rate_hz == AppSettings().rate_hz and broken.camera_mode == "dashboard"
+
+
+def test_first_start_explains_privacy_law_and_consent(make_app, qtbot, tmp_path):
+    from fer_overlay.app.dialogs import PrivacyDialog
+
+    app = make_app(show_dialogs=True)
+    qtbot.waitUntil(lambda: any(isinstance(d, PrivacyDialog) and d.isVisible() for d in app._dialogs))
+    dialog = next(d for d in app._dialogs if isinstance(d, PrivacyDialog))
+    text = dialog.findChild(QTextBrowser).toPlainText()
+    for needle in (
+        "Art. 5(1)(f)",
+        "February 2025",
+        "education institutions",
+        "consent",
+        "stays on this computer",
+        "Class-wide figures only",
+        "indicators",
+        "ANALYSIS ON",
+    ):
+        assert needle in text, needle
+    assert "score" not in text.replace("scores of people", "")
+    # No analysis before the notice is acknowledged.
+    assert app.start_session() is False and not app.running
+    understand = next(b for b in dialog.findChildren(QPushButton) if b.text() == "I understand")
+    qtbot.mouseClick(understand, Qt.MouseButton.LeftButton)
+    assert app.settings.privacy_acknowledged
+    second = make_app(show_dialogs=True)
+    QTest.qWait(200)
+    assert not any(isinstance(d, PrivacyDialog) for d in second._dialogs)
+
+
+def test_consent_text_goes_to_the_clipboard(make_app):
+    from fer_overlay.app.texts import CONSENT_TEXT
+
+    app = make_app(privacy_acknowledged=True)
+    app.actions["consent"].trigger()
+    assert QApplication.clipboard().text() == CONSENT_TEXT
+    assert "never used for grades" in CONSENT_TEXT and "No video or picture is recorded" in CONSENT_TEXT
+
+
+def test_draw_region_on_a_frozen_screenshot(make_app, qtbot):
+    app = make_app(privacy_acknowledged=True)
+    picker = app.draw_region()
+    qtbot.waitExposed(picker)
+    assert not picker.frozen.isNull()
+    QTest.mousePress(picker, Qt.MouseButton.LeftButton, pos=QPoint(100, 120))
+    QTest.mouseRelease(picker, Qt.MouseButton.LeftButton, pos=QPoint(600, 420))
+    assert app.target is not None and app.target.kind == "region"
+    r = app.target.region
+    assert (r.x, r.y, r.width, r.height) == (100, 120, 500, 300)
+    assert app.settings.region == "100,120,500,300"
+    assert not picker.isVisible()
+
+
+def test_overlay_compact_click_through_and_remembered(make_app, qtbot, tmp_path):
+    from fer_overlay.app.overlay import COMPACT_SIZE
+
+    app = make_app(privacy_acknowledged=True)
+    qtbot.waitExposed(app.overlay)
+    flags = app.overlay.windowFlags()
+    assert flags & Qt.WindowType.FramelessWindowHint and flags & Qt.WindowType.WindowStaysOnTopHint
+    assert app.overlay.testAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+    full = app.overlay.size()
+    app.actions["compact"].trigger()
+    assert app.overlay.size() == COMPACT_SIZE and app.state.compact
+    app.actions["click_through"].trigger()
+    assert app.overlay.windowFlags() & Qt.WindowType.WindowTransparentForInput
+    app.shutdown()
+    again = make_app()
+    assert again.state.compact and again.overlay.click_through
+    again.actions["compact"].trigger()
+    assert again.overlay.size() == full
+
+
+def test_overlay_pins_beside_window_and_drag_keeps_offset(make_app, qtbot):
+    from fer_overlay.app.windows import Rect
+
+    app = make_app(privacy_acknowledged=True)
+    qtbot.waitExposed(app.overlay)
+    app.overlay.follow(Rect(0, 0, 800, 600))
+    assert app.overlay.pos() == QPoint(808, 0)  # just outside the right edge
+    QTest.mousePress(app.overlay, Qt.MouseButton.LeftButton, pos=QPoint(50, 10))
+    QTest.mouseMove(app.overlay, QPoint(150, 60))
+    QTest.mouseRelease(app.overlay, Qt.MouseButton.LeftButton, pos=QPoint(150, 60))
+    assert app.overlay.pos() == QPoint(908, 50)
+    assert app.settings.overlay_offset == "108,50"
+    app.overlay.follow(Rect(200, 100, 800, 600))
+    assert app.overlay.pos() == QPoint(1108, 150)
+
+
+def test_missing_virtual_camera_backend_says_what_to_install(make_app):
+    import pyvirtualcam
+
+    class NoDevice:
+        def __init__(self, **kw):
+            raise RuntimeError("no loopback device found")
+
+    pyvirtualcam.register_backend("fer-test-missing", NoDevice)
+    app = make_app(privacy_acknowledged=True, camera_backend="fer-test-missing")
+    app.actions["camera"].trigger()
+    assert app.camera is None and not app.actions["camera"].isChecked()
+    for needle in ("v4l2loopback", "OBS", "Unity Capture", "no loopback device found"):
+        assert needle in app.camera_error
+    assert "v4l2loopback" in app.control.message.text()
+
+
+def test_class_only_hides_participant_rows(make_app, qtbot):
+    from fer_overlay.app.engine import FACE, Row, Update
+
+    app = make_app(privacy_acknowledged=True)
+    qtbot.waitExposed(app.overlay)
+    rows = tuple(Row(i, f"#{i}", FACE, 3, 0.8, 90.0) for i in range(1, 4))
+    u = Update(1.0, rows, np.array([0, 0, 0, 1, 0, 0, 0], np.float32), 90.0, 3, 3, 0, 0)
+    app.state.push(u)
+    app.overlay.update()
+    qtbot.waitUntil(lambda: app.overlay.rows_drawn == 3)
+    app.state.class_only = True
+    app.overlay.update()
+    qtbot.waitUntil(lambda: app.overlay.rows_drawn == 0)
+
+
+def test_foreign_window_listing_and_geometry(qapp, display, qtbot):
+    from fer_overlay.app import windows
+
+    probe = QLabel("probe")
+    probe.setWindowTitle("Window list probe")
+    probe.setFixedSize(400, 300)
+    probe.move(210, 170)
+    probe.show()
+    qtbot.waitExposed(probe)
+    wid = int(probe.winId())
+    found = {w.wid: w for w in windows.list_windows()}
+    assert wid in found and found[wid].title == "Window list probe"
+    assert found[wid].rect == windows.Rect(210, 170, 400, 300)
+    assert wid not in {w.wid for w in windows.list_windows(exclude={wid})}
+    probe.move(300, 250)
+    qtbot.waitUntil(lambda: windows.window_rect(wid) == windows.Rect(300, 250, 400, 300))
+    probe.hide()
+    qtbot.waitUntil(lambda: windows.window_rect(wid) is None)
+    probe.close()
+    assert windows.window_rect(0x7FFFFFF) is None  # a window that never existed
+
+
+def test_mask_paints_the_overlay_out_of_the_capture():
+    from fer_overlay.app.capture import mask_rects
+    from fer_overlay.app.windows import Rect
+
+    image = np.full((100, 200, 3), 30, np.uint8)
+    image[20:80, 150:190] = 250  # "the overlay" drawn on the right of the capture
+    origin = Rect(1000, 500, 200, 100)
+    masked = mask_rects(image, origin, [Rect(1150, 520, 40, 60), Rect(0, 0, 10, 10)])
+    assert masked == 40 * 60
+    assert (image == 30).all()
+    assert not math.isnan(float(image.mean()))
