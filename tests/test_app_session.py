@@ -185,6 +185,8 @@ def test_running_session_lists_participants_with_model_quality(app, meeting, qtb
     assert abs(float(np.nansum(u.distribution)) - 1) < 1e-3
     # Class mix and rows speak of emotions by name; the overlay calls the figure an indicator.
     assert {r.emotion_name for r in u.rows} <= set(EMOTIONS) | {"no face", "camera off"}
+    if os.environ.get("FER_OVERLAY_SCREENSHOT"):  # how docs/overlay.png is made (faces pixelated)
+        _screenshot(app, meeting, Path(os.environ["FER_OVERLAY_SCREENSHOT"]))
 
 
 def test_overlay_follows_the_meeting_window(app, meeting, qtbot):
@@ -208,8 +210,18 @@ def test_virtual_camera_sends_dashboard_frames(app, qtbot):
         assert f.size == 1280 * 720 * 3
     last = cam.frames[-1].reshape(720, 1280, 3)
     assert last.std() > 10, "the dashboard should be drawn, not a blank frame"
+    # The annotated-gallery mode sends the engine's annotated capture, letterboxed to the same size.
+    app.set_camera_mode("gallery")
+    sent = len(cam.frames)
+    qtbot.waitUntil(
+        lambda: app.state.update.frame is not None and len(cam.frames) > sent + 2, timeout=WAIT_MS
+    )
+    gallery = cam.frames[-1].reshape(720, 1280, 3)
+    assert gallery.shape == (720, 1280, 3) and not np.array_equal(gallery, last)
+    app.set_camera_mode("dashboard")
     app.actions["camera"].trigger()
     assert app.camera is None and cam.closed
+    assert not app.worker.keep_frames
 
 
 def test_export_writes_summary_rows(app, meeting, tmp_path):
@@ -227,8 +239,6 @@ def test_export_writes_summary_rows(app, meeting, tmp_path):
         session_rows = list(csv.DictReader(f))
     assert {r["kind"] for r in session_rows} == {"participant", "class"}
     assert (tmp_path / "export" / "summary.png").stat().st_size > 10_000
-    if os.environ.get("FER_OVERLAY_SCREENSHOT"):
-        _screenshot(app, meeting, Path(os.environ["FER_OVERLAY_SCREENSHOT"]))
 
 
 def test_closing_the_meeting_window_pauses_without_losing_data(app, meeting, qtbot):

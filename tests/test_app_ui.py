@@ -211,3 +211,18 @@ def test_mask_paints_the_overlay_out_of_the_capture():
     assert masked == 40 * 60
     assert (image == 30).all()
     assert not math.isnan(float(image.mean()))
+
+
+def test_settings_dialog_saves_choices(make_app, qtbot, tmp_path):
+    from fer_overlay.app.settings import AppSettings
+
+    app = make_app(privacy_acknowledged=True)
+    dialog = app.open_settings()
+    qtbot.waitExposed(dialog)
+    dialog.rate.setValue(1.0)
+    dialog.class_only.setChecked(True)
+    dialog.camera_mode.setCurrentText("gallery")
+    dialog.accept()
+    saved = AppSettings.load(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    assert (saved.rate_hz, saved.class_only, saved.camera_mode) == (1.0, True, "gallery")
+    assert app.state.class_only

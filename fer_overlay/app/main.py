@@ -92,7 +92,7 @@ class ControlWindow(QWidget):
             grid.addWidget(b, i // 2, i % 2)
             self.buttons[key] = b
         layout.addLayout(grid)
-        self.setFixedWidth(380)
+        self.setFixedWidth(460)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         event.accept()
@@ -193,8 +193,9 @@ class FerOverlayApp(QObject):
         if screen is None or self.control is None:
             return
         avail = screen.availableGeometry()
-        size = self.control.sizeHint()
-        self.control.move(avail.right() - size.width() - 20, avail.bottom() - size.height() - 60)
+        self.control.adjustSize()
+        w, h = self.control.width(), self.control.height()
+        self.control.move(avail.right() - w - 20, avail.bottom() - h - 40)
 
     # ------------------------------------------------------------------------------- actions
     def _make_actions(self) -> None:
@@ -478,6 +479,12 @@ class FerOverlayApp(QObject):
         if self.worker is not None:
             self.worker.set_keep_frames(self._keep_frames())
 
+    def set_camera_mode(self, mode: str) -> None:
+        """``"dashboard"`` or ``"gallery"`` (the engine's annotated capture; dashboard when class-only)."""
+        self._save(camera_mode=mode)
+        if self.worker is not None:
+            self.worker.set_keep_frames(self._keep_frames())
+
     def _camera_send(self) -> None:
         if self.camera is not None:
             mode = "dashboard" if self.settings.class_only else self.settings.camera_mode
@@ -588,6 +595,8 @@ class FerOverlayApp(QObject):
             self.state.sparkline_minutes = new.sparkline_minutes
             if self.recorder is not None and self.recorder.class_only != new.class_only:
                 self._notify("The class-only setting applies to the log from the next session on.")
+            if self.worker is not None:
+                self.worker.set_keep_frames(self._keep_frames())
             if restart:
                 self.stop_session(export=False, keep_recording=True)
                 self.start_session()
