@@ -94,47 +94,56 @@ def bench(
     print(f"capture (mss, 1920x1080): {'n/a (no display)' if capture is None else f'{capture:.1f} ms'}")
     rows = []
     header = (
-        f"{'tiles':>5} {'layout':>7} {'detect':>7} {'classify':>8} {'track':>6} {'total':>7} {'faces/s':>8} "
-        f"{'core@2Hz':>8}"
+        f"{'tiles':>5} {'mode':>6} {'layout':>7} {'detect':>7} {'classify':>8} {'track':>6} {'total':>7} "
+        f"{'faces/s':>8} {'core@2Hz':>8}"
     )
     print(header)
+    warm = make_gallery(faces[-9:], 3, 3, seed=999)
+    for _ in range(2):  # load ORT kernels and caches once
+        pipe(Frame(warm.image, 0.0))
     for n in tiles:
         g = make_gallery(faces[:n], *_grid(n), seed=n)
-        pipe.tracker.reset()
-        stages: list[dict] = []
-        cpu: list[float] = []
-        for i in range(frames + 1):
-            c0 = time.process_time()
-            r = pipe(Frame(g.image, 0.5 * i), capture_ms=capture or 0.0)
-            if i:  # the first frame warms caches and ORT
-                stages.append(r.timings_ms)
+        # cold: a fresh session's first frame, every face searched in the whole tile;
+        # steady: the following frames of a live session, known faces re-checked (see faces.py).
+        for mode in ("cold", "steady"):
+            stages: list[dict] = []
+            cpu: list[float] = []
+            pipe.reset()
+            if mode == "steady":
+                pipe(Frame(g.image, 0.0), capture_ms=capture or 0.0)
+            for i in range(frames):
+                if mode == "cold":
+                    pipe.reset()
+                c0 = time.process_time()
+                r = pipe(Frame(g.image, 0.5 * (i + 1)), capture_ms=capture or 0.0)
                 cpu.append(time.process_time() - c0)
-        p50 = {k: float(np.median([s[k] for s in stages])) for k in stages[0]}
-        found = len(r.faces)
-        row = dict(
-            tiles=n,
-            faces=found,
-            **p50,
-            faces_per_s=1000 * found / p50["total"],
-            core_share_2hz=2 * float(np.median(cpu)),
-        )
-        rows.append(row)
-        print(
-            f"{n:>5} {p50['layout']:>7.1f} {p50['detection']:>7.1f} {p50['classification']:>8.1f} "
-            f"{p50['tracking']:>6.1f} {p50['total']:>7.1f} {row['faces_per_s']:>8.0f} "
-            f"{row['core_share_2hz']:>8.2f}"
-        )
+                stages.append(r.timings_ms)
+            p50 = {k: float(np.median([s[k] for s in stages])) for k in stages[0]}
+            found = len(r.faces)
+            row = dict(
+                tiles=n,
+                mode=mode,
+                faces=found,
+                **p50,
+                faces_per_s=1000 * found / p50["total"],
+                core_share_2hz=2 * float(np.median(cpu)),
+            )
+            rows.append(row)
+            print(
+                f"{n:>5} {mode:>6} {p50['layout']:>7.1f} {p50['detection']:>7.1f} "
+                f"{p50['classification']:>8.1f} {p50['tracking']:>6.1f} {p50['total']:>7.1f} "
+                f"{row['faces_per_s']:>8.0f} {row['core_share_2hz']:>8.2f}"
+            )
     stats = measure(model or default_model_path(), threads=threads, batch=25, seconds=1.0)
     print(f"classifier: {stats.line()}")
-    r25 = next((r for r in rows if r["tiles"] == 25), None)
-    if r25:
-        ok_ms = r25["total"] <= TARGET_MS_25
-        ok_cpu = r25["core_share_2hz"] <= TARGET_CORE_SHARE
-        verdict = {True: "MET", False: "NOT MET"}
-        print(
-            f"target 25 tiles <= {TARGET_MS_25:.0f} ms p50: {r25['total']:.0f} ms {verdict[ok_ms]}; "
-            f"<= {TARGET_CORE_SHARE:.2f} core at 2 Hz: {r25['core_share_2hz']:.2f} {verdict[ok_cpu]}"
-        )
+    verdict = {True: "MET", False: "NOT MET"}
+    for r in rows:
+        if r["tiles"] == 25:
+            print(
+                f"target, 25 tiles {r['mode']}: <= {TARGET_MS_25:.0f} ms p50: {r['total']:.0f} ms "
+                f"{verdict[r['total'] <= TARGET_MS_25]}; <= {TARGET_CORE_SHARE:.2f} core at 2 Hz: "
+                f"{r['core_share_2hz']:.2f} {verdict[r['core_share_2hz'] <= TARGET_CORE_SHARE]}"
+            )
     return rows
 
 

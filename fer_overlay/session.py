@@ -46,8 +46,14 @@ class Pipeline:
     ) -> None:
         self.layout = parse_layout(layout) if isinstance(layout, str) else layout
         self.classifier = model if isinstance(model, Classifier) else Classifier(model, threads=threads)
-        self.detector = FaceDetector(detector)
+        # Consecutive frames: known faces are re-checked cheaply instead of searched again (see faces.py).
+        self.detector = FaceDetector(detector, track=True)
         self.tracker = Tracker(tau=tau)
+
+    def reset(self) -> None:
+        """Forget all participants and faces (a new source)."""
+        self.detector.reset()
+        self.tracker.reset()
 
     def __call__(self, frame: Frame, capture_ms: float = 0.0) -> Result:
         t0 = time.perf_counter()
