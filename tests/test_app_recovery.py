@@ -17,9 +17,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QPixmap  # noqa: E402
-from PySide6.QtWidgets import QLabel  # noqa: E402
+from PySide6.QtWidgets import QLabel, QMessageBox  # noqa: E402
 
 import fer_overlay.app  # noqa: E402, F401  (applies the PySide6 6.12 refcount workaround)
 
@@ -85,20 +85,32 @@ def test_killed_session_is_offered_and_exported_class_only(qapp, display, fer201
         proc.stderr.close()
     logged = _class_rows(data)
 
-    app = FerOverlayApp(QSettings(str(ini), QSettings.Format.IniFormat), show_dialogs=False)
+    # The next start offers to finish the export (a non-modal question); the user accepts.
+    app = FerOverlayApp(QSettings(str(ini), QSettings.Format.IniFormat), show_dialogs=True)
+    exported: list = []
+    app.message.connect(exported.append)
     try:
         pending = pending_sessions(data)
         assert len(pending) == 1
         log = (pending[0] / "captures.csv").read_text().splitlines()
         assert all(",class," in line for line in log[1:]), "class-only logs must hold no participant rows"
-        results = app.finish_pending_exports()
-        assert len(results) == 1 and results[0].captures >= logged - 1  # at most a torn last line
-        out = results[0].folder
-        assert out.parent == tmp_path / "exports"
+        qtbot.waitUntil(lambda: any(isinstance(d, QMessageBox) and d.isVisible() for d in app._dialogs))
+        box = next(d for d in app._dialogs if isinstance(d, QMessageBox))
+        assert "without export" in box.text()
+        export_now = next(b for b in box.buttons() if b.text() == "Export now")
+        qtbot.mouseClick(export_now, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: any("unfinished session" in m for m in exported))
+        outs = [p for p in (tmp_path / "exports").iterdir() if p.is_dir()]
+        assert [p.name for p in outs] == [pending[0].name]
+        from fer_overlay.app.recording import read_captures
+
+        captures = len(read_captures(pending[0]))
+        assert captures >= logged - 1  # at most a torn last line
+        out = outs[0]
         with open(out / "summary.csv", newline="") as f:
             summary = list(csv.DictReader(f))
         assert [r["kind"] for r in summary] == ["class"]
-        assert int(summary[0]["frames"]) == results[0].captures
+        assert int(summary[0]["frames"]) == captures
         with open(out / "session.csv", newline="") as f:
             assert {r["kind"] for r in csv.DictReader(f)} == {"class"}
         assert (out / "summary.png").stat().st_size > 10_000
