@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QPixmap  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
@@ -28,6 +28,8 @@ import fer_overlay.app  # noqa: E402, F401  (first: applies the PySide6 6.12 ref
 from fer_overlay.labels import EMOTIONS  # noqa: E402
 
 N_FACES = 16
+N_CAMERA_OFF = 2
+N_TILES = N_FACES + N_CAMERA_OFF
 SIZE = (1440, 810)
 TITLE = "Fake Meeting – gallery view"
 WAIT_MS = 90_000
@@ -61,7 +63,7 @@ def meeting(qapp, display, fer2013):
 
     split = fer2013["PrivateTest"]
     faces, labels = split.faces[:N_FACES], split.labels[:N_FACES]
-    gallery = make_gallery(faces, *grid_for(N_FACES), size=SIZE, seed=11)
+    gallery = make_gallery(faces, *grid_for(N_TILES), size=SIZE, camera_off=N_CAMERA_OFF, seed=11)
     win = FakeMeeting(gallery.image, TITLE)
     win.move(0, 0)
     win.show()
@@ -154,20 +156,24 @@ def test_running_session_lists_participants_with_model_quality(app, meeting, qtb
     assert app.start_session()
     assert "ANALYSIS ON" in app.control.status.text()
     qtbot.waitUntil(
-        lambda: app.updates >= 4 and app.state.update is not None and len(app.state.update.rows) == N_FACES,
+        lambda: app.updates >= 4 and app.state.update is not None and len(app.state.update.rows) == N_TILES,
         timeout=WAIT_MS,
     )
     u = app.state.update
-    assert u.participants == N_FACES
-    qtbot.waitUntil(lambda: app.overlay.rows_drawn == N_FACES, timeout=5000)
+    assert u.participants == N_TILES and u.camera_off == N_CAMERA_OFF
+    qtbot.waitUntil(lambda: app.overlay.rows_drawn == N_TILES, timeout=5000)
     # The overlay is pinned beside the meeting window, never over the gallery it analyses.
     assert app.overlay.x() >= win.x() + win.width()
     predicted = Classifier().predict(faces).argmax(axis=1)
     model_acc = float((predicted == labels).mean())
     shown, agree, same_as_model = 0, 0, 0
-    for tile, label, pred in zip(gallery.tiles, labels, predicted, strict=True):
+    for tile, k in zip(gallery.tiles, gallery.face_index, strict=True):
         row = _row_for_tile(u.rows, tile)
         assert row is not None, f"no overlay row for tile {tile}"
+        if k < 0:  # a camera-off card: shown as such, never as an emotion
+            assert row.emotion_name == "camera off" and row.emotion == -1
+            continue
+        label, pred = labels[k], predicted[k]
         if row.emotion < 0:
             continue
         shown += 1
@@ -180,7 +186,7 @@ def test_running_session_lists_participants_with_model_quality(app, meeting, qtb
     )
     assert shown >= 0.6 * N_FACES
     assert agree / shown >= model_acc - 0.25
-    assert same_as_model / shown >= 0.6
+    assert same_as_model / shown >= 0.5
     assert not math.isnan(u.engagement) and 0 <= u.engagement <= 100
     assert abs(float(np.nansum(u.distribution)) - 1) < 1e-3
     # Class mix and rows speak of emotions by name; the overlay calls the figure an indicator.
@@ -196,6 +202,25 @@ def test_overlay_follows_the_meeting_window(app, meeting, qtbot):
     qtbot.waitUntil(lambda: app.overlay.pos() - win.geometry().topRight() == offset, timeout=20_000)
     # The capture never includes the overlay: the worker masks its current rectangle.
     qtbot.waitUntil(lambda: app.worker._exclusions and app.worker._exclusions[0] == app.overlay.screen_rect())
+
+
+def test_the_overlay_never_analyses_itself(app, meeting, qtbot):
+    from fer_overlay.app.capture import open_mss
+
+    win, *_ = meeting
+    home = app.overlay.pos()
+    over = win.pos() + QPoint(40, 60)  # the user drags the overlay onto the gallery
+    app.overlay.move(over)
+    qtbot.waitUntil(lambda: app.worker._exclusions and app.worker._exclusions[0].x == over.x())
+    seen = app.worker.frames
+    qtbot.waitUntil(lambda: app.worker.frames >= seen + 2, timeout=WAIT_MS)
+    w, h = app.overlay.width(), app.overlay.height()
+    with open_mss() as sct:
+        on_screen = np.array(sct.grab({"left": over.x(), "top": over.y(), "width": w, "height": h}))[..., :3]
+    assert on_screen.std() > 10, "the overlay is really drawn over the gallery"
+    analysed = app.worker.last_capture[60 : 60 + h, 40 : 40 + w]
+    assert (analysed == analysed[0, 0]).all(), "but the analysed picture has only background there"
+    app.overlay.move(home)
 
 
 def test_virtual_camera_sends_dashboard_frames(app, qtbot):

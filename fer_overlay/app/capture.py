@@ -101,6 +101,7 @@ class CaptureWorker(QObject):
         self._last_rect: Rect | None = None
         self.frames = 0
         self.last_ms = 0.0
+        self.last_capture: np.ndarray | None = None
 
     # ---- called from the GUI thread --------------------------------------------------------
     def set_exclusions(self, rects: list[Rect]) -> None:
@@ -200,6 +201,7 @@ class CaptureWorker(QObject):
         with self._lock:
             covers = list(self._exclusions)
         mask_rects(image, rect, covers)
+        self.last_capture = image  # what was analysed (memory only; shown nowhere, never written)
         from fer_overlay.app.engine import to_update
 
         ts = time.monotonic() - self._t0
