@@ -161,6 +161,7 @@ def test_running_session_lists_participants_with_model_quality(app, meeting, qtb
     )
     u = app.state.update
     assert u.participants == N_TILES and u.camera_off == N_CAMERA_OFF
+    assert f"{N_TILES} participants" in app.control.stats.text() and "captures/s" in app.control.stats.text()
     qtbot.waitUntil(lambda: app.overlay.rows_drawn == N_TILES, timeout=5000)
     # The overlay is pinned beside the meeting window, never over the gallery it analyses.
     assert app.overlay.x() >= win.x() + win.width()

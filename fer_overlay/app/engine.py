@@ -58,6 +58,8 @@ class Update:
     with_face: int
     no_face: int
     camera_off: int
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    """The engine's per-stage times for this capture (layout, detection, classification, ...)."""
     frame: np.ndarray | None = field(default=None, repr=False, compare=False)
     """The captured BGR picture (masked where the overlay was); kept for the gallery camera only."""
 
@@ -104,6 +106,7 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
         with_face=int(s.with_face),
         no_face=int(s.no_face),
         camera_off=int(s.camera_off),
+        timings_ms=dict(result.timings_ms),
         frame=frame,
     )
 

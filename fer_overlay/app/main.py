@@ -10,6 +10,7 @@ the overlay and the tray icon, always shows whether analysis is on.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -76,6 +77,9 @@ class ControlWindow(QWidget):
         self.target = QLabel()
         self.target.setWordWrap(True)
         layout.addWidget(self.target)
+        self.stats = QLabel()
+        self.stats.setStyleSheet("color:#606060")
+        layout.addWidget(self.stats)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color:#a06000")
@@ -260,6 +264,8 @@ class FerOverlayApp(QObject):
             )
             self.control.target.setText(f"Analyses: {t}")
             self.control.message.setText(paused)
+            if not running:
+                self.control.stats.setText("")
             self.control.setWindowTitle("FER Overlay – ANALYSIS ON" if running else "FER Overlay")
         self.overlay.update()
 
@@ -394,7 +400,14 @@ class FerOverlayApp(QObject):
         if not self.running:
             return  # a capture queued before Stop
         self.updates += 1
+        previous = self.state.update
         self.state.push(u)
+        if self.control is not None:
+            rate = 1.0 / max(1e-3, u.timestamp - previous.timestamp) if previous is not None else math.nan
+            total = u.timings_ms.get("total", math.nan)
+            self.control.stats.setText(
+                f"{u.participants} participants · {rate:.1f} captures/s · analysis {total:.0f} ms/capture"
+            )
         if self.recorder is not None:
             self.recorder.add(u)
         self.overlay.update()

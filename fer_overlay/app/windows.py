@@ -13,6 +13,7 @@ captures in; a window that disappeared gives ``None`` so the caller can pause ra
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -124,16 +125,55 @@ def _x11_candidates() -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------- Windows
+@functools.lru_cache(maxsize=1)
+def _user32():  # pragma: no cover - Windows only
+    """user32/dwmapi with argument types declared (64-bit handles must not be truncated to C int)."""
+    import ctypes
+    from ctypes import wintypes
+
+    user32 = ctypes.WinDLL("user32", use_last_error=True)
+    for name, args, res in (
+        ("IsWindow", [wintypes.HWND], wintypes.BOOL),
+        ("IsWindowVisible", [wintypes.HWND], wintypes.BOOL),
+        ("IsIconic", [wintypes.HWND], wintypes.BOOL),
+        ("GetWindowTextLengthW", [wintypes.HWND], ctypes.c_int),
+        ("GetWindowTextW", [wintypes.HWND, wintypes.LPWSTR, ctypes.c_int], ctypes.c_int),
+        ("GetWindowRect", [wintypes.HWND, ctypes.POINTER(wintypes.RECT)], wintypes.BOOL),
+    ):
+        fn = getattr(user32, name)
+        fn.argtypes, fn.restype = args, res
+    try:
+        dwm = ctypes.WinDLL("dwmapi")
+        dwm.DwmGetWindowAttribute.argtypes = [wintypes.HWND, wintypes.DWORD, ctypes.c_void_p, wintypes.DWORD]
+        dwm.DwmGetWindowAttribute.restype = ctypes.c_long
+    except OSError:
+        dwm = None
+    return user32, dwm
+
+
+def _win_cloaked(dwm, hwnd: int) -> bool:  # pragma: no cover - Windows only
+    """Suspended UWP apps and windows on other virtual desktops are "cloaked": visible but not shown."""
+    import ctypes
+
+    if dwm is None:
+        return False
+    cloaked = ctypes.c_int(0)
+    ok = (
+        dwm.DwmGetWindowAttribute(hwnd, 14, ctypes.byref(cloaked), ctypes.sizeof(cloaked)) == 0
+    )  # DWMWA_CLOAKED
+    return ok and cloaked.value != 0
+
+
 def _win_list() -> list[WindowInfo]:  # pragma: no cover - exercised on Windows only
     import ctypes
     from ctypes import wintypes
 
-    user32 = ctypes.windll.user32  # type: ignore[attr-defined]
+    user32, dwm = _user32()
     found: list[WindowInfo] = []
 
     @ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.HWND, wintypes.LPARAM)
     def callback(hwnd, _lparam):
-        if not user32.IsWindowVisible(hwnd) or user32.IsIconic(hwnd):
+        if not hwnd or not user32.IsWindowVisible(hwnd) or user32.IsIconic(hwnd) or _win_cloaked(dwm, hwnd):
             return True
         n = user32.GetWindowTextLengthW(hwnd)
         if n == 0:
@@ -153,17 +193,13 @@ def _win_rect(hwnd: int) -> Rect | None:  # pragma: no cover - exercised on Wind
     import ctypes
     from ctypes import wintypes
 
-    user32 = ctypes.windll.user32  # type: ignore[attr-defined]
-    if not user32.IsWindow(hwnd):
+    user32, dwm = _user32()
+    if not user32.IsWindow(hwnd) or not user32.IsWindowVisible(hwnd) or user32.IsIconic(hwnd):
         return None
     r = wintypes.RECT()
     # DWMWA_EXTENDED_FRAME_BOUNDS (9) excludes the invisible resize borders of Windows 10/11.
-    try:
-        dwm = ctypes.windll.dwmapi  # type: ignore[attr-defined]
-        ok = dwm.DwmGetWindowAttribute(wintypes.HWND(hwnd), 9, ctypes.byref(r), ctypes.sizeof(r)) == 0
-    except OSError:
-        ok = False
-    if not ok and not user32.GetWindowRect(wintypes.HWND(hwnd), ctypes.byref(r)):
+    ok = dwm is not None and dwm.DwmGetWindowAttribute(hwnd, 9, ctypes.byref(r), ctypes.sizeof(r)) == 0
+    if not ok and not user32.GetWindowRect(hwnd, ctypes.byref(r)):
         return None
     return Rect(r.left, r.top, r.right - r.left, r.bottom - r.top)
 
