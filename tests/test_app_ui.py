@@ -226,3 +226,16 @@ def test_settings_dialog_saves_choices(make_app, qtbot, tmp_path):
     saved = AppSettings.load(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     assert (saved.rate_hz, saved.class_only, saved.camera_mode) == (1.0, True, "gallery")
     assert app.state.class_only
+
+
+def test_region_off_every_monitor_pauses_with_a_message(make_app, qtbot):
+    from fer_overlay.app.capture import Target
+    from fer_overlay.app.windows import Rect
+
+    app = make_app(privacy_acknowledged=True)
+    assert app.start_session(Target("region", region=Rect(5000, 4000, 640, 360)))
+    qtbot.waitUntil(lambda: "monitor lost" in app.state.paused_message, timeout=60_000)
+    assert app.running and "PAUSED" in app.control.status.text()
+    assert app.updates == 0
+    app.stop_session(export=False)
+    assert not app.running

@@ -84,12 +84,20 @@ class CaptureWorker(QObject):
     ready = Signal()
     """The model is loaded and the first capture is scheduled."""
 
-    def __init__(self, target: Target, rate_hz: float, model_path: str = "", keep_frames: bool = False):
+    def __init__(
+        self,
+        target: Target,
+        rate_hz: float,
+        model_path: str = "",
+        keep_frames: bool = False,
+        threads: int = 1,
+    ):
         super().__init__()
         self.target = target
         self.period_ms = max(30, int(1000 / max(rate_hz, 0.1)))
         self.model_path = model_path
         self.keep_frames = keep_frames
+        self.threads = threads
         self._lock = threading.Lock()
         self._exclusions: list[Rect] = []
         self._timer: QTimer | None = None
@@ -119,7 +127,7 @@ class CaptureWorker(QObject):
             from fer_overlay.app.engine import Analyzer
 
             self._sct = open_mss()
-            self._analyzer = Analyzer(self.model_path or None, threads=1)
+            self._analyzer = Analyzer(self.model_path or None, threads=self.threads)
         except Exception as exc:  # noqa: BLE001 - report any start failure in the UI, never crash
             self.failed.emit(f"analysis could not start: {exc}")
             return

@@ -342,7 +342,11 @@ class FerOverlayApp(QObject):
         self.state.running = True
         self.state.paused_message = ""
         self.worker = CaptureWorker(
-            target, self.settings.rate_hz, self.settings.model_path, keep_frames=self._keep_frames()
+            target,
+            self.settings.rate_hz,
+            self.settings.model_path,
+            keep_frames=self._keep_frames(),
+            threads=self.settings.resolved_threads(),
         )
         self.thread = QThread()
         self.worker.moveToThread(self.thread)

@@ -7,6 +7,7 @@ privacy notice can be suppressed the same way a user who has read it suppresses 
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -60,6 +61,13 @@ class AppSettings:
     export_interval_s: float = 10.0
     """Row interval of the exported ``session.csv`` (the engine's SessionRecorder)."""
     model_path: str = ""
+    analysis_threads: int = 0
+    """ONNX Runtime threads of the analysis; 0 = half the CPU cores (at most 4), leaving the meeting room."""
+
+    def resolved_threads(self) -> int:
+        if self.analysis_threads > 0:
+            return self.analysis_threads
+        return max(1, min(4, (os.cpu_count() or 2) // 2))
 
     @property
     def region_rect(self) -> Rect | None:
