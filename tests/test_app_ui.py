@@ -239,3 +239,61 @@ def test_region_off_every_monitor_pauses_with_a_message(make_app, qtbot):
     assert app.updates == 0
     app.stop_session(export=False)
     assert not app.running
+
+
+SCALED_SCRIPT = """
+import json, sys
+import fer_overlay.app
+from PySide6.QtCore import QSettings
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QLabel
+from fer_overlay.app import windows
+from fer_overlay.app.main import FerOverlayApp
+
+qa = QApplication([])
+probe = QLabel("probe")
+probe.setWindowTitle("Scaled probe")
+probe.setFixedSize(300, 200)
+probe.move(100, 80)
+probe.show()
+QTest.qWait(300)
+native = windows.window_rect(int(probe.winId()))
+store = QSettings(sys.argv[1], QSettings.Format.IniFormat)
+store.setValue("privacy_acknowledged", True)
+app = FerOverlayApp(store, show_dialogs=False)
+app.overlay.follow(native)
+mask = app.overlay.screen_rect()
+print(json.dumps({"dpr": qa.primaryScreen().devicePixelRatio(), "native": list(vars(native).values()),
+                  "overlay": [app.overlay.x(), app.overlay.y(), app.overlay.width(), app.overlay.height()],
+                  "mask": list(vars(mask).values())}))
+app.shutdown()
+"""
+
+
+def test_scaled_display_pins_and_masks_in_native_pixels(display, tmp_path):
+    """At 200% (QT_SCALE_FACTOR=2) Qt speaks logical pixels, mss and the window system native ones."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "scaled.py"
+    script.write_text(SCALED_SCRIPT)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "QT_SCALE_FACTOR": "2", "PYTHONPATH": str(repo)}
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "s.ini")],
+        env=env,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["dpr"] == 2.0
+    assert got["native"] == [200, 160, 600, 400]  # the probe window, in the pixels mss captures
+    x, y, w, h = got["overlay"]
+    assert (x, y) == (100 + 300 + 8, 80)  # pinned beside it, in logical pixels
+    assert got["mask"] == [2 * x, 2 * y, 2 * w, 2 * h]  # and masked where it really is on screen

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from fer_overlay.app import windows
 from fer_overlay.app.capture import Target, open_mss
+from fer_overlay.app.dpi import to_logical
 from fer_overlay.app.settings import CAMERA_MODES, AppSettings
 from fer_overlay.app.texts import CONSENT_TEXT, PRIVACY_HTML
 from fer_overlay.app.windows import Rect
@@ -241,9 +242,12 @@ class RegionPicker(QWidget):
         with open_mss() as sct:
             mon = sct.monitors[0]
         self.origin = Rect(mon["left"], mon["top"], mon["width"], mon["height"])
+        screen = QGuiApplication.primaryScreen()
+        self.dpr = screen.devicePixelRatio() if screen is not None else 1.0
         rgb = grab_rgb(self.origin)
         self.frozen = rgb_to_pixmap(rgb) if rgb is not None else QPixmap()
-        self.setGeometry(QRect(self.origin.x, self.origin.y, self.origin.width, self.origin.height))
+        self.frozen.setDevicePixelRatio(self.dpr)  # native pixels shown at logical size
+        self.setGeometry(to_logical(self.origin))
         self.setCursor(Qt.CursorShape.CrossCursor)
         self._a: QPoint | None = None
         self._b: QPoint | None = None
@@ -259,7 +263,12 @@ class RegionPicker(QWidget):
         p.fillRect(self.rect(), QColor(0, 0, 0, 90))
         if self._a is not None and self._b is not None:
             r = self._rect()
-            p.drawPixmap(r, self.frozen, r)
+            d = self.dpr
+            p.drawPixmap(
+                r,
+                self.frozen,
+                QRect(round(r.x() * d), round(r.y() * d), round(r.width() * d), round(r.height() * d)),
+            )
             p.setPen(QPen(QColor("#4aa3ff"), 2))
             p.drawRect(r)
         p.setPen(QColor("white"))
@@ -281,8 +290,15 @@ class RegionPicker(QWidget):
         self._b = event.position().toPoint()
         r = self._rect()
         self.close()
-        if r.width() >= 64 and r.height() >= 48:
-            self.chosen.emit(Rect(r.x() + self.origin.x, r.y() + self.origin.y, r.width(), r.height()))
+        d = self.dpr
+        native = Rect(
+            self.origin.x + round(r.x() * d),
+            self.origin.y + round(r.y() * d),
+            round(r.width() * d),
+            round(r.height() * d),
+        )
+        if native.width >= 64 and native.height >= 48:
+            self.chosen.emit(native)
         else:
             self.chosen.emit(None)
 

@@ -33,6 +33,7 @@ from fer_overlay import __version__
 from fer_overlay.app import windows
 from fer_overlay.app.capture import CaptureWorker, Target
 from fer_overlay.app.dialogs import PrivacyDialog, RegionPicker, SettingsDialog, WindowChooser
+from fer_overlay.app.dpi import to_native
 from fer_overlay.app.engine import Update
 from fer_overlay.app.overlay import DashboardState, OverlayWindow
 from fer_overlay.app.recording import (
@@ -453,8 +454,7 @@ class FerOverlayApp(QObject):
         if self.overlay.isVisible():
             covers.append(self.overlay.screen_rect())
         if self.control is not None and self.control.isVisible():
-            g = self.control.frameGeometry()
-            covers.append(Rect(g.x(), g.y(), g.width(), g.height()))
+            covers.append(to_native(self.control.frameGeometry()))
         self.worker.set_exclusions(covers)
 
     # ------------------------------------------------------------------------------- overlay

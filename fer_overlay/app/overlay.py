@@ -19,6 +19,7 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizeGrip, QWidget
 
+from fer_overlay.app.dpi import to_logical, to_native
 from fer_overlay.app.engine import CAMERA_OFF, NO_FACE, Update
 from fer_overlay.app.style import ANALYSIS_ON, draw_face_icon, emotion_colour
 from fer_overlay.app.windows import Rect
@@ -305,7 +306,8 @@ class OverlayWindow(QWidget):
         self._drag_from: QPoint | None = None
         self.offset: QPoint | None = None
         """Position relative to the meeting window's top-right corner; None until pinned."""
-        self.anchor: Rect | None = None
+        self.anchor: QRect | None = None
+        """The meeting window (or region) in logical pixels, once following."""
         self.rows_drawn = 0
         self.click_through = False
         self._last_paint = 0.0
@@ -335,8 +337,8 @@ class OverlayWindow(QWidget):
             self.show()
 
     def screen_rect(self) -> Rect:
-        g = self.frameGeometry()
-        return Rect(g.x(), g.y(), g.width(), g.height())
+        """Where the panel is, in native pixels (what the capture must mask)."""
+        return to_native(self.frameGeometry())
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         p = QPainter(self)
@@ -378,30 +380,33 @@ class OverlayWindow(QWidget):
         if self._drag_from is not None:
             self._drag_from = None
             if self.anchor is not None:
-                self.offset = self.pos() - QPoint(self.anchor.right, self.anchor.y)
+                self.offset = self.pos() - self._anchor_point()
             self.moved_by_user.emit()
 
     # ---- pinning -----------------------------------------------------------------------------
     def follow(self, window: Rect) -> None:
         """Keep the panel at its offset from the meeting window's top-right corner (pin it first time).
 
-        The first pin goes just outside the window's right edge when the screen has room (so it never
-        covers the gallery), else inside the right edge (the capture then masks it).
+        ``window`` is in native pixels (the window system's); Qt positions in logical pixels. The first
+        pin goes just outside the window's right edge when the screen has room (so it never covers the
+        gallery), else inside the right edge (the capture then masks it).
         """
-        self.anchor = window
+        w = to_logical(window)
+        self.anchor = w
         if self.offset is None:
-            screen = (
-                QGuiApplication.screenAt(QPoint(window.x + 1, window.y + 1))
-                or QGuiApplication.primaryScreen()
-            )
+            screen = QGuiApplication.screenAt(w.center()) or QGuiApplication.primaryScreen()
             avail = screen.availableGeometry() if screen is not None else QRect(0, 0, 1 << 15, 1 << 15)
-            if window.right + PIN_MARGIN + self.width() <= avail.right():
+            if w.x() + w.width() + PIN_MARGIN + self.width() <= avail.right():
                 self.offset = QPoint(PIN_MARGIN, 0)
             else:
                 self.offset = QPoint(-self.width() - PIN_MARGIN, PIN_MARGIN + 40)
-        target = QPoint(window.right, window.y) + self.offset
+        target = self._anchor_point() + self.offset
         if target != self.pos():
             self.move(target)
+
+    def _anchor_point(self) -> QPoint:
+        """The meeting window's top-right corner (just past its last column), logical pixels."""
+        return QPoint(self.anchor.x() + self.anchor.width(), self.anchor.y())
 
     def pinned_offset(self) -> QPointF | None:
         return QPointF(self.offset) if self.offset is not None else None
