@@ -346,53 +346,58 @@ class FaceDetector:
         self.crop_scale = scale if crop_scale is None else crop_scale
         self.crop_shift = shift if crop_shift is None else crop_shift
         self._refine = getattr(self._detects[0], "verify", None)  # the last stage, at full resolution
-        self._verify = self._refine if track else None
-        self._last: tuple[np.ndarray, np.ndarray] | None = None  # (tile boxes, face boxes) of the last frame
-        self._empty: dict[tuple[int, ...], np.ndarray] = {}  # tile box -> thumbnail, searched without a face
+        self.track = track
+        self.reuse_unchanged = True
+        """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
+        self._memo: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float]] = []
+        # (tile box, 32x18 thumbnail, face box or None, score) per searched tile of the last frame
 
     def reset(self) -> None:
-        """Forget the faces of the previous frame (a new source, or a jump in time)."""
-        self._last = None
-        self._empty = {}
+        """Forget the previous frame (a new source, or a jump in time)."""
+        self._memo = []
 
-    def _unchanged_empty(self, gray: np.ndarray, tiles: Tiles, todo: list[int]) -> tuple[set[int], dict]:
-        """Tiles searched in vain last frame whose picture has not changed since (an empty chair, a
-        frozen video): searching them again would find nothing again. Returns those and new thumbnails."""
+    def _from_memo(
+        self, gray: np.ndarray, tiles: Tiles, todo: list[int]
+    ) -> tuple[dict[int, tuple[np.ndarray, float]], set[int], dict[int, np.ndarray]]:
+        """What the last frame tells about this one, per tile: an unchanged picture (an empty chair, a
+        still participant, a frozen video) keeps its last result, faces or none; a face in a changed
+        picture is re-checked by the first detector's last stage alone, at its last place. Returns the
+        faces found, the tiles known to be empty, and this frame's thumbnails."""
         thumbs = {}
         for t in todo:
             x0, y0, x1, y1 = tiles.xyxy[t]
             thumbs[t] = cv2.resize(gray[y0:y1, x0:x1], (32, 18), interpolation=cv2.INTER_AREA).astype(
                 np.int16
             )
-        same = {
-            t
-            for t in todo
-            if (key := tuple(int(v) for v in tiles.xyxy[t])) in self._empty
-            and np.abs(self._empty[key] - thumbs[t]).mean() < UNCHANGED_LEVELS
-        }
-        return same, thumbs
-
-    def _verified(
-        self, gray: np.ndarray, tiles: Tiles, todo: list[int]
-    ) -> dict[int, tuple[np.ndarray, float]]:
-        """Tiles whose last face is still there, checked by the detector's last stage only."""
-        if self._verify is None or self._last is None or not todo or len(self._last[0]) == 0:
-            return {}
+        found: dict[int, tuple[np.ndarray, float]] = {}
+        empty: set[int] = set()
+        if not self.track or not self._memo or not todo:
+            return found, empty, thumbs
         from fer_overlay.track import iou
 
-        last_tiles, last_faces = self._last
-        overlap = iou(tiles.xyxy[todo], last_tiles)
-        hinted = [(t, int(overlap[i].argmax())) for i, t in enumerate(todo) if overlap[i].max() >= 0.8]
-        if not hinted:
-            return {}
-        boxes, probs = self._verify(gray, last_faces[[j for _, j in hinted]])
-        out = {}
-        for (t, _), box, p in zip(hinted, boxes, probs, strict=True):
-            x0, y0, x1, y1 = tiles.xyxy[t]
-            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-            if p >= VERIFY_THRESHOLD and x0 <= cx < x1 and y0 <= cy < y1:
-                out[t] = (box, float(p))
-        return out
+        overlap = iou(tiles.xyxy[todo], np.array([m[0] for m in self._memo]))
+        recheck: list[tuple[int, np.ndarray]] = []
+        for i, t in enumerate(todo):
+            j = int(overlap[i].argmax())
+            if overlap[i, j] < 0.9:
+                continue
+            _, thumb, box, score = self._memo[j]
+            if self.reuse_unchanged and np.abs(thumb - thumbs[t]).mean() < UNCHANGED_LEVELS:
+                thumbs[t] = thumb  # compare with the picture last searched, so slow drifts add up
+                if box is None:
+                    empty.add(t)
+                else:
+                    found[t] = (box, score)
+            elif box is not None and self._refine is not None:
+                recheck.append((t, box))
+        if recheck:
+            boxes, probs = self._refine(gray, np.array([b for _, b in recheck], np.float32))
+            for (t, _), box, p in zip(recheck, boxes, probs, strict=True):
+                x0, y0, x1, y1 = tiles.xyxy[t]
+                cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+                if p >= VERIFY_THRESHOLD and x0 <= cx < x1 and y0 <= cy < y1:
+                    found[t] = (box, float(p))
+        return found, empty, thumbs
 
     @staticmethod
     def _search(
@@ -436,8 +441,7 @@ class FaceDetector:
             for t, (x0, y0, x1, y1) in enumerate(tiles.xyxy)
             if not tiles.camera_off[t] and y1 - y0 >= 8 and x1 - x0 >= 8
         ]
-        known = self._verified(gray, tiles, todo)
-        skip, thumbs = self._unchanged_empty(gray, tiles, todo) if self._verify is not None else (set(), {})
+        known, skip, thumbs = self._from_memo(gray, tiles, todo)
         found = dict(known)
         # Each detector of the chain searches the tiles the previous ones found no face in.
         for name, detect in zip(self.names, self._detects, strict=True):
@@ -462,12 +466,11 @@ class FaceDetector:
             for i, box, p in zip(fresh, refined, probs, strict=True):
                 if p >= 0.5:
                     boxes[i] = box
-        if self._verify is not None:
-            self._empty = {
-                tuple(int(v) for v in tiles.xyxy[t]): thumbs[t] for t in todo if t not in ids and t in thumbs
-            }
-            self._last = (tiles.xyxy.copy(), np.array(boxes, np.float32).reshape(-1, 4))
-            self._last = (self._last[0][ids], self._last[1]) if ids else (np.zeros((0, 4)), np.zeros((0, 4)))
+        if self.track:
+            where = dict(zip(ids, zip(boxes, scores, strict=True), strict=True))
+            self._memo = [
+                (tiles.xyxy[t].copy(), thumbs[t], *(where[t] if t in where else (None, 0.0))) for t in todo
+            ]
         if not boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.int32), np.zeros(0, np.float32)
         order = np.argsort(ids)

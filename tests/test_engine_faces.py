@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import require
-from galleries import centre_hit, gallery
+from galleries import centre_hit, gallery, make_gallery
 
 from fer_overlay.faces import DETECTORS, FaceDetector, crop_faces, default_detector
 from fer_overlay.frames import Tiles
@@ -76,3 +76,19 @@ def test_haar_finds_most_faces_too(fer2013):
     g = gallery(fer2013, 9, split="PublicTest", seed=13)
     faces = FaceDetector("haar")(g.image, detect_tiles(g.image))
     assert len(faces) >= 5
+
+
+def test_tracking_detector_reuses_still_tiles_and_rechecks_moved_faces(fer2013):
+    faces = fer2013["PublicTest"].faces
+    first = make_gallery(faces[40:49], 3, 3, seed=14)
+    moved = make_gallery(faces[40:49], 3, 3, seed=15)  # same tiles; faces placed and lit differently
+    tiles = detect_tiles(first.image)
+    tracked = FaceDetector(track=True)
+    a = tracked(first.image, tiles)
+    still = tracked(first.image, tiles)  # nothing changed: the last results are kept as they were
+    np.testing.assert_array_equal(still.xyxy, a.xyxy)
+    b = tracked(moved.image, tiles)
+    cold = FaceDetector()(moved.image, tiles)
+    assert len(set(cold.tile_id.tolist()) - set(b.tile_id.tolist())) <= 1  # as good as a fresh search
+    for t in np.intersect1d(b.tile_id, cold.tile_id):  # re-checked boxes sit on the moved faces
+        assert centre_hit(b.xyxy[b.tile_id == t][0], moved.face_xyxy[t])
