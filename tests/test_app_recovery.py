@@ -118,3 +118,42 @@ def test_killed_session_is_offered_and_exported_class_only(qapp, display, fer201
     finally:
         app.shutdown()
         meeting.close()
+
+
+def test_sigterm_stops_and_exports_like_quit(qapp, display, qtbot, tmp_path):
+    """A logout or ``kill`` (SIGTERM) ends the app like Quit: the session is stopped and exported."""
+    from fer_overlay.app.recording import pending_sessions, read_meta
+
+    ini, data, exports = tmp_path / "settings.ini", tmp_path / "data", tmp_path / "exports"
+    store = QSettings(str(ini), QSettings.Format.IniFormat)
+    for key, value in {
+        "privacy_acknowledged": True,
+        "target_kind": "region",
+        "region": "0,0,800,600",
+        "data_dir": str(data),
+        "export_dir": str(exports),
+        "rate_hz": 4.0,
+    }.items():
+        store.setValue(key, value)
+    store.sync()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer_overlay.app", "--settings", str(ini), "--start"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        qtbot.waitUntil(lambda: _class_rows(data) >= 2 or proc.poll() is not None, timeout=120_000)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, proc.stderr.read().decode()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    (session,) = list(data.iterdir())
+    meta = read_meta(session)
+    assert meta["closed"] and meta["exported_to"] == str(exports / session.name)
+    assert (exports / session.name / "summary.csv").is_file()
+    assert pending_sessions(data) == []

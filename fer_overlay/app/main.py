@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -697,6 +698,12 @@ def run_app(argv: list[str] | None = None) -> int:
     qapp.setQuitOnLastWindowClosed(False)
     if args.start:
         QTimer.singleShot(0, app.start_session)
+    # Ctrl+C in a terminal and SIGTERM (logout, shutdown) stop the session and export it like Quit.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, app.quit))
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)  # returns to Python now and then, so that signal handlers run
+    wake.start(250)
     code = qapp.exec()
     app.shutdown()
     return int(code)
