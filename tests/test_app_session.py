@@ -267,6 +267,24 @@ def test_export_writes_summary_rows(app, meeting, tmp_path):
     assert (tmp_path / "export" / "summary.png").stat().st_size > 10_000
 
 
+def test_class_only_switched_on_mid_session_keeps_people_out_of_export(app, qtbot, tmp_path):
+    dialog = app.open_settings()
+    qtbot.waitExposed(dialog)
+    dialog.class_only.setChecked(True)
+    dialog.accept()
+    assert app.recorder.class_only
+    qtbot.waitUntil(lambda: app.overlay.rows_drawn == 0)
+    log = app.recorder.folder / "captures.csv"
+    lines = len(log.read_text().splitlines())
+    qtbot.waitUntil(lambda: len(log.read_text().splitlines()) >= lines + 2, timeout=WAIT_MS)
+    assert all(",class," in line for line in log.read_text().splitlines()[lines:])
+    result = app.export_current(tmp_path / "class-only")
+    with open(result.folder / "summary.csv", newline="") as f:
+        assert [r["kind"] for r in csv.DictReader(f)] == ["class"]
+    with open(result.folder / "session.csv", newline="") as f:
+        assert {r["kind"] for r in csv.DictReader(f)} == {"class"}
+
+
 def test_closing_the_meeting_window_pauses_without_losing_data(app, meeting, qtbot):
     win, *_ = meeting
     log = app.recorder.folder / "captures.csv"

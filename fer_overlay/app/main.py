@@ -382,10 +382,11 @@ class FerOverlayApp(QObject):
             self.state.running = False
             self.state.paused_message = ""
             if self.recorder is not None:
+                captures = self.recorder.captures
                 self.recorder.close()
                 self.last_session = self.recorder.folder
                 self.recorder = None
-                if export:
+                if export and captures:
                     result = self.export_current(self.settings.resolved_export_dir() / self.last_session.name)
             self.session_stopped.emit(result)
         self._refresh_ui()
@@ -611,8 +612,10 @@ class FerOverlayApp(QObject):
             self._save(**{k: getattr(new, k) for k in new.__dataclass_fields__})
             self.state.class_only = new.class_only
             self.state.sparkline_minutes = new.sparkline_minutes
-            if self.recorder is not None and self.recorder.class_only != new.class_only:
-                self._notify("The class-only setting applies to the log from the next session on.")
+            if self.recorder is not None and new.class_only and not self.recorder.class_only:
+                self.recorder.set_class_only()  # from now on, and the whole session's export
+            elif self.recorder is not None and not new.class_only and self.recorder.class_only:
+                self._notify("Participant rows are recorded again from the next session on.")
             if self.worker is not None:
                 self.worker.set_keep_frames(self._keep_frames())
             if restart:

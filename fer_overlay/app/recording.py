@@ -20,7 +20,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -97,6 +97,12 @@ class CaptureLog:
         )
         self._file.flush()
         self.captures += 1
+
+    def set_class_only(self) -> None:
+        """Stop writing participant rows now and keep the earlier ones out of every export."""
+        self.class_only = True
+        self.meta["class_only"] = True
+        write_meta(self.folder, self.meta)
 
     def close(self) -> None:
         if not self._file.closed:
@@ -212,6 +218,10 @@ def export_session(session_folder: Path, out_dir: Path, interval: float = 10.0) 
 
     session_folder, out_dir = Path(session_folder), Path(out_dir)
     results = read_captures(session_folder)
+    if read_meta(session_folder).get(
+        "class_only"
+    ):  # class-only switched on mid-session: drop what came before
+        results = [replace(r, participants=Participants.empty()) for r in results]
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
         SessionRecorder(out_dir / "session.csv", interval=interval) as rec,
