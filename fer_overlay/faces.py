@@ -349,8 +349,8 @@ class FaceDetector:
         self.track = track
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
-        self._memo: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float]] = []
-        # (tile box, 32x18 thumbnail, face box or None, score) per searched tile of the last frame
+        self._memo: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float, int]] = []
+        # (tile box, 32x18 thumbnail, face box or None, score, index of the detector that found it)
 
     def reset(self) -> None:
         """Forget the previous frame (a new source, or a jump in time)."""
@@ -358,11 +358,12 @@ class FaceDetector:
 
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
-    ) -> tuple[dict[int, tuple[np.ndarray, float]], set[int], dict[int, np.ndarray]]:
+    ) -> tuple[dict[int, tuple[np.ndarray, float]], set[int], dict[int, np.ndarray], dict[int, int]]:
         """What the last frame tells about this one, per tile: an unchanged picture (an empty chair, a
         still participant, a frozen video) keeps its last result, faces or none; a face in a changed
         picture is re-checked by the first detector's last stage alone, at its last place. Returns the
-        faces found, the tiles known to be empty, and this frame's thumbnails."""
+        faces found, the tiles known to be empty, this frame's thumbnails, and for faces that only a later
+        detector of the chain had found, that detector's index (searched first if the re-check fails)."""
         thumbs = {}
         for t in todo:
             x0, y0, x1, y1 = tiles.xyxy[t]
@@ -371,8 +372,9 @@ class FaceDetector:
             )
         found: dict[int, tuple[np.ndarray, float]] = {}
         empty: set[int] = set()
+        prefer: dict[int, int] = {}
         if not self.track or not self._memo or not todo:
-            return found, empty, thumbs
+            return found, empty, thumbs, prefer
         from fer_overlay.track import iou
 
         overlap = iou(tiles.xyxy[todo], np.array([m[0] for m in self._memo]))
@@ -381,7 +383,7 @@ class FaceDetector:
             j = int(overlap[i].argmax())
             if overlap[i, j] < 0.9:
                 continue
-            _, thumb, box, score = self._memo[j]
+            _, thumb, box, score, source = self._memo[j]
             if self.reuse_unchanged and np.abs(thumb - thumbs[t]).mean() < UNCHANGED_LEVELS:
                 thumbs[t] = thumb  # compare with the picture last searched, so slow drifts add up
                 if box is None:
@@ -390,6 +392,8 @@ class FaceDetector:
                     found[t] = (box, score)
             elif box is not None and self._refine is not None:
                 recheck.append((t, box))
+                if source > 0:
+                    prefer[t] = source
         if recheck:
             boxes, probs = self._refine(gray, np.array([b for _, b in recheck], np.float32))
             for (t, _), box, p in zip(recheck, boxes, probs, strict=True):
@@ -397,7 +401,7 @@ class FaceDetector:
                 cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
                 if p >= VERIFY_THRESHOLD and x0 <= cx < x1 and y0 <= cy < y1:
                     found[t] = (box, float(p))
-        return found, empty, thumbs
+        return found, empty, thumbs, prefer
 
     @staticmethod
     def _search(
@@ -441,11 +445,13 @@ class FaceDetector:
             for t, (x0, y0, x1, y1) in enumerate(tiles.xyxy)
             if not tiles.camera_off[t] and y1 - y0 >= 8 and x1 - x0 >= 8
         ]
-        known, skip, thumbs = self._from_memo(gray, tiles, todo)
+        known, skip, thumbs, prefer = self._from_memo(gray, tiles, todo)
         found = dict(known)
-        # Each detector of the chain searches the tiles the previous ones found no face in.
-        for name, detect in zip(self.names, self._detects, strict=True):
-            rest = [t for t in todo if t not in found and t not in skip]
+        source = {t: -1 for t in known}
+        # Each detector of the chain searches the tiles the previous ones found no face in (a face that only
+        # a later detector could find goes straight to that one).
+        for k, (name, detect) in enumerate(zip(self.names, self._detects, strict=True)):
+            rest = [t for t in todo if t not in found and t not in skip and prefer.get(t, 0) <= k]
             if not rest:
                 break
             new = self._search(gray, tiles, rest, name, detect)
@@ -455,6 +461,7 @@ class FaceDetector:
                     c, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * ratio / 2
                     new[t] = (np.concatenate([c - half, c + half]).astype(np.float32), score)
             found.update(new)
+            source.update({t: k for t in new})
         ids = list(found)
         boxes = [found[t][0] for t in ids]
         scores = [found[t][1] for t in ids]
@@ -469,7 +476,13 @@ class FaceDetector:
         if self.track:
             where = dict(zip(ids, zip(boxes, scores, strict=True), strict=True))
             self._memo = [
-                (tiles.xyxy[t].copy(), thumbs[t], *(where[t] if t in where else (None, 0.0))) for t in todo
+                (
+                    tiles.xyxy[t].copy(),
+                    thumbs[t],
+                    *(where[t] if t in where else (None, 0.0)),
+                    source.get(t, 0),
+                )
+                for t in todo
             ]
         if not boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.int32), np.zeros(0, np.float32)
