@@ -12,9 +12,9 @@ A faster geometry poll (5 Hz) runs beside it so the overlay follows the window s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from fer_overlay.app import windows
 from fer_overlay.app.windows import Rect
 
 GEOMETRY_POLL_MS = 200
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,10 @@ class CaptureWorker(QObject):
     def _poll_geometry(self) -> None:
         if self.target.kind != "window" or self._sct is None:
             return
-        rect = windows.window_rect(self.target.wid)
+        try:
+            rect = windows.window_rect(self.target.wid)
+        except windows.WindowSystemError:
+            return  # the capture tick reports it
         if rect is not None and rect != self._last_rect:
             self._last_rect = rect
             self.target_moved.emit(rect)
@@ -188,8 +192,15 @@ class CaptureWorker(QObject):
         started = time.monotonic()
         try:
             self._analyse_once()
-        except Exception:  # noqa: BLE001 - a bad frame must not end the session
-            self._set_paused("Analysis error (see log); retrying.\n" + traceback.format_exc(limit=2))
+        except Exception as exc:  # noqa: BLE001 - a bad frame must not end the session
+            log.exception("capture or analysis failed")
+            self._set_paused(f"Capture or analysis failed ({type(exc).__name__}: {exc}); retrying.")
+            # A fresh grabber re-reads the monitor layout (mss caches it): a monitor may have gone.
+            try:
+                self._sct.close()
+                self._sct = open_mss()
+            except Exception:  # noqa: BLE001
+                log.exception("could not reopen the screen grabber")
         self.last_ms = (time.monotonic() - started) * 1000
         if self._timer is not None and self._sct is not None:
             self._timer.start(max(0, int(self.period_ms - self.last_ms)))
@@ -199,9 +210,6 @@ class CaptureWorker(QObject):
         if rect is None:
             self._set_paused(why)
             return
-        if rect != self._last_rect:
-            self._last_rect = rect
-            self.target_moved.emit(rect)
         shot = self._sct.grab(rect.as_mss())
         image = np.ascontiguousarray(
             np.frombuffer(shot.bgra, np.uint8).reshape(shot.height, shot.width, 4)[..., :3]
