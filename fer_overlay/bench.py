@@ -14,6 +14,7 @@ Every figure is printed with the CPU and the load average: the numbers depend on
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -31,13 +32,20 @@ TARGET_FACE_RECALL = 0.98
 TARGET_ACC_GAP = 3.0
 
 
+@functools.lru_cache(maxsize=1)
+def _load(path: str):
+    from training.data import load_fer2013
+
+    return load_fer2013(path)
+
+
 def _load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
-    from training.data import default_csv_path, load_fer2013
+    from training.data import default_csv_path
 
     path = default_csv_path()
     if not path.exists():
         raise FileNotFoundError(f"FER2013 not found at {path} (set FER2013_CSV)")
-    data = load_fer2013(path)[split]
+    data = _load(str(path))[split]
     return data.faces, data.labels
 
 

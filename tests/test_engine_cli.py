@@ -198,3 +198,15 @@ def test_session_without_source_processes_given_frames(fer2013):
     assert set(result.timings_ms) >= {"layout", "detection", "classification", "total"}
     with pytest.raises(ValueError):
         iter(session).__next__()
+
+
+def test_bench_and_evaluate_commands_print_their_figures(fer2013, capsys):
+    assert main(["bench", "--tiles", "4", "--frames", "1"]) == 0
+    out = capsys.readouterr().out
+    for word in ("layout", "detect", "classify", "total", "faces/s", "cold", "moving", "still", "ms/face"):
+        assert word in out
+    assert main(["evaluate", "--faces", "30", "--split", "PublicTest"]) == 0
+    out = capsys.readouterr().out
+    assert "tile recall" in out and "face recall" in out and "plain 48x48" in out
+    recall = float(out.split("face recall ")[1].split("=")[1].split("%")[0])
+    assert recall >= 80.0
