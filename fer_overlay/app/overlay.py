@@ -89,7 +89,8 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(bg)
     p.drawRoundedRect(rect, 10, 10)
-    scale = min(rect.width() / FULL_SIZE.width(), 3.0) if opaque else 1.0
+    # The camera image is scaled to its height (rows stay readable); the overlay is drawn at 1:1.
+    scale = min(rect.width() / FULL_SIZE.width(), rect.height() / FULL_SIZE.height()) if opaque else 1.0
     x0, y = rect.left() + 10 * scale, rect.top() + 8 * scale
     w = rect.width() - 20 * scale
     fg, dim = QColor(235, 238, 242), QColor(150, 158, 168)
@@ -109,7 +110,8 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
     u = s.update
     right = "class indicators"
     if u is not None:
-        right = f"{u.participants} participants · {int(u.timestamp // 60):02d}:{int(u.timestamp % 60):02d}"
+        clock = f"{int(u.timestamp // 60):02d}:{int(u.timestamp % 60):02d}"
+        right = f"{u.participants} · {clock}" if s.compact else f"{u.participants} participants · {clock}"
     p.drawText(
         QRectF(x0, y, w, 16 * scale), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, right
     )
@@ -230,17 +232,23 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
         else:
             rows = row_texts(u)
             rh = ROW_H * scale
-            fit = int((rect.bottom() - 6 * scale - y) // rh)
+            # A wide picture (the camera's 16:9) lays the rows out in columns of ~320 scaled pixels.
+            cols = max(1, int(w // (320 * scale)))
+            gap = 12 * scale
+            cw = (w - gap * (cols - 1)) / cols
+            per_col = max(0, int((rect.bottom() - 6 * scale - y) // rh))
+            fit = per_col * cols
             shown = rows if len(rows) <= fit else rows[: max(0, fit - 1)]
             for i, r in enumerate(shown):
-                ry = y + i * rh
-                if i % 2 == 0:
+                c, k = divmod(i, per_col) if per_col else (0, i)
+                rx, ry = x0 + c * (cw + gap), y + k * rh
+                if k % 2 == 0:
                     p.setPen(Qt.PenStyle.NoPen)
                     p.setBrush(QColor(255, 255, 255, 12))
-                    p.drawRect(QRectF(x0 - 4, ry, w + 8, rh))
-                draw_face_icon(p, QRectF(x0, ry + 3 * scale, rh - 6 * scale, rh - 6 * scale), r.emotion_index)
+                    p.drawRect(QRectF(rx - 4, ry, cw + 8, rh))
+                draw_face_icon(p, QRectF(rx, ry + 3 * scale, rh - 6 * scale, rh - 6 * scale), r.emotion_index)
                 p.setPen(fg)
-                tr = QRectF(x0 + rh, ry, w - rh, rh)
+                tr = QRectF(rx + rh, ry, cw - rh, rh)
                 p.drawText(tr, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, r.label)
                 p.setPen(emotion_colour(r.emotion_index) if r.emotion_index >= 0 else dim)
                 p.drawText(
@@ -251,12 +259,13 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
                 p.setPen(dim)
                 p.drawText(tr, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, r.confidence)
             drawn = len(shown)
-            if len(shown) < len(rows):
+            if len(shown) < len(rows) and per_col:
+                c, k = divmod(len(shown), per_col)
                 p.setPen(dim)
                 p.drawText(
-                    QRectF(x0, y + len(shown) * rh, w, rh),
+                    QRectF(x0 + c * (cw + gap), y + k * rh, cw, rh),
                     Qt.AlignmentFlag.AlignCenter,
-                    f"+{len(rows) - len(shown)} more (enlarge the panel)",
+                    f"+{len(rows) - len(shown)} more",
                 )
             if u is None:
                 p.setPen(dim)
