@@ -15,6 +15,8 @@ import numpy as np
 
 from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Frame, Result
 from fer_overlay.labels import EMOTIONS
+from fer_overlay.session import Session  # imported here, in the GUI thread (see main.GC_PERIOD_MS)
+from fer_overlay.sinks import Annotator
 
 __all__ = ["Analyzer", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
 
@@ -116,8 +118,6 @@ class Analyzer:
     without a source (the app captures frames itself, so it can mask the overlay out of them)."""
 
     def __init__(self, model_path: str | None = None, threads: int = 1, annotate: bool = False) -> None:
-        from fer_overlay.session import Session
-
         self._session = Session(model_path=model_path or None, threads=threads)
         self._index = 0
         self.annotate = annotate
@@ -131,7 +131,5 @@ class Analyzer:
     def annotated(self, result: Result) -> np.ndarray:
         """The engine's annotated gallery picture (for the virtual camera's gallery mode), BGR."""
         if self._annotator is None:
-            from fer_overlay.sinks import Annotator
-
             self._annotator = Annotator()
         return self._annotator.annotate(result.frame.image.copy(), result)

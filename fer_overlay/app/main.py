@@ -10,6 +10,7 @@ the overlay and the tray icon, always shows whether analysis is on.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import signal
 import sys
@@ -51,6 +52,11 @@ from fer_overlay.app.vcam import NoCameraBackend, VirtualCamera
 from fer_overlay.app.windows import Rect
 
 CAMERA_FPS = 10.0
+GC_PERIOD_MS = 3000
+"""While a session runs, Python's cyclic garbage is collected in the GUI thread on this period, and the
+automatic collector is made lazy. Garbage that holds Qt objects must be freed in the GUI thread: an
+automatic collection triggered in the capture thread would destroy them there and crash (seen with
+PySide6 6.12 on Python 3.11)."""
 
 
 def _dot_icon(colour: str) -> QIcon:
@@ -168,6 +174,9 @@ class FerOverlayApp(QObject):
         self.updates = 0
         self.worker_ready = False
         self._dialogs: list[QWidget] = []
+        self._gc_timer = QTimer(self)
+        self._gc_timer.timeout.connect(gc.collect)
+        self._gc_threshold: tuple[int, int, int] | None = None
         self._camera_timer = QTimer(self)
         self._camera_timer.timeout.connect(self._camera_tick)
         self._make_actions()
@@ -362,6 +371,10 @@ class FerOverlayApp(QObject):
         if target.kind == "region" and target.region is not None:
             self.overlay.follow(target.region)
         self._refresh_exclusions()
+        self._gc_threshold = gc.get_threshold()
+        gc.collect()
+        gc.set_threshold(max(self._gc_threshold[0], 20_000), *self._gc_threshold[1:])
+        self._gc_timer.start(GC_PERIOD_MS)
         self.thread.start()
         self._refresh_ui()
         self.session_started.emit()
@@ -377,6 +390,11 @@ class FerOverlayApp(QObject):
             self.thread.deleteLater()
         self.worker = None
         self.thread = None
+        self._gc_timer.stop()
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
+            self._gc_threshold = None
+        gc.collect()
         result = None
         if not keep_recording:
             self.state.running = False
