@@ -36,6 +36,14 @@ DEFAULT_FPS = 2.0
 """Live analysis rate: a class's expressions change over seconds, and 2 Hz keeps the CPU cost low."""
 
 
+def _quiet_opencv() -> None:
+    """OpenCV prints its own warnings when a camera or file cannot be opened; we report one line."""
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # builds without the logging module
+        pass
+
+
 class SourceError(RuntimeError):
     """An input that cannot be opened or read; the message is one line, fit for the CLI."""
 
@@ -200,6 +208,7 @@ class WebcamSource(_LiveSource):
         self.index, self.name, self._cap = index, f"webcam:{index}", None
 
     def open(self) -> None:
+        _quiet_opencv()
         self._cap = cv2.VideoCapture(self.index)
         if not self._cap.isOpened():
             raise SourceError(f"cannot open webcam {self.index}")
@@ -230,6 +239,7 @@ class VideoSource(Source):
     def open(self) -> None:
         if not self.path.is_file():
             raise SourceError(f"no such file: {self.path}")
+        _quiet_opencv()
         self._cap = cv2.VideoCapture(str(self.path))
         ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
         if not ok:

@@ -2,8 +2,8 @@
 
 A participant is a gallery tile when the layout found one (matched frame to frame by tile position),
 otherwise a face (matched by face position). Matching is greedy on intersection-over-union, so ids
-survive small layout shifts; a participant that vanishes is remembered for ``forget_s`` seconds so
-that a brief glitch does not renumber it.
+survive small layout shifts; a participant that vanishes is remembered for ``forget_s`` seconds (60)
+so that neither a glitch nor a GUI pause while the meeting window is hidden renumbers it.
 
 Smoothing is an exponential moving average in *time*, not in frames, so it behaves the same at 2 Hz
 and at 30 fps: after a gap of ``dt`` seconds the new value gets weight ``1 - exp(-dt / tau)``. With
@@ -55,7 +55,7 @@ class _Track:
 class Tracker:
     """Stage: (Tiles, Faces with probabilities, timestamp) -> Participants. Keeps state between frames."""
 
-    def __init__(self, tau: float = TAU_S, min_iou: float = 0.3, forget_s: float = 10.0) -> None:
+    def __init__(self, tau: float = TAU_S, min_iou: float = 0.3, forget_s: float = 60.0) -> None:
         self.tau, self.min_iou, self.forget_s = tau, min_iou, forget_s
         self._tracks: list[_Track] = []
         self._next_id = 1
