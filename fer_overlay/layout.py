@@ -3,12 +3,13 @@
 Both apps draw video tiles on a flat background (the gutters) with their dark themes, so a tile is a
 connected region that differs from the background colour. We estimate that colour from the frame's
 left and right edges (which are background in gallery and filmstrip views, unlike the top and bottom
-with their toolbars), take the connected components of "not background", and keep the ones shaped like
-tiles: large enough, aspect 0.4-3.2, mostly filled. Toolbars (very wide), icons and words (small) drop
-out; Teams' rounded corners only shave the component, not its bounding box. A component much larger
-than the rest (a shared screen, or the speaker beside a filmstrip) is kept but flagged ``main``: it
-is a participant only if a face is found in it. Camera-off tiles are flat colour with a name or
-initials and are flagged ``camera_off``.
+with their toolbars; top and bottom are the fallback for a region drawn tightly around the sides),
+take the connected components of "not background", and keep the ones shaped like tiles: large
+enough, aspect 0.4-3.2, mostly filled. Toolbars (very wide), icons and words (small) drop out; Teams'
+rounded corners only shave the component, not its bounding box. A component much larger than the
+rest (a shared screen, or the speaker beside a filmstrip) is kept but flagged ``main``: it is a
+participant only if a face is found in it. Camera-off tiles are flat colour with a name or initials
+and are flagged ``camera_off``.
 
 When the edges are not a flat colour (a photo, a webcam, a region inside one tile) there is no
 gallery: :func:`detect_tiles` returns no tiles with ``grid=None`` and every face found in the frame
@@ -50,19 +51,29 @@ def parse_layout(spec: str) -> str | tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def background_colour(image: np.ndarray) -> np.ndarray | None:
-    """The flat colour of the frame's left and right edges, or None when they are not flat (no gallery)."""
-    h = image.shape[0]
-    y0, y1 = int(h * 0.15), int(h * 0.85)
-    edge = np.concatenate([image[y0:y1, :4].reshape(-1, 3), image[y0:y1, -4:].reshape(-1, 3)])
-    if len(edge) == 0:
+def _flat_colour(pixels: np.ndarray) -> np.ndarray | None:
+    """The mode colour of (K, 3) pixels if at least 60% of them lie within tolerance of it."""
+    if len(pixels) == 0:
         return None
-    key = (edge[:, 0].astype(np.int32) << 16) | (edge[:, 1].astype(np.int32) << 8) | edge[:, 2]
+    key = (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
     values, counts = np.unique(key, return_counts=True)
     mode = values[counts.argmax()]
     colour = np.array([(mode >> 16) & 255, (mode >> 8) & 255, mode & 255], np.int16)
-    near = np.abs(edge.astype(np.int16) - colour).max(axis=1) <= BG_TOLERANCE
+    near = np.abs(pixels.astype(np.int16) - colour).max(axis=1) <= BG_TOLERANCE
     return colour.astype(np.uint8) if near.mean() >= 0.6 else None
+
+
+def background_colour(image: np.ndarray) -> np.ndarray | None:
+    """The flat colour of the frame's left and right edges (else of its top and bottom edges, for a
+    region drawn tightly around a gallery's sides), or None when neither is flat: no gallery."""
+    h, w = image.shape[:2]
+    y0, y1, x0, x1 = int(h * 0.15), int(h * 0.85), int(w * 0.15), int(w * 0.85)
+    sides = np.concatenate([image[y0:y1, :4].reshape(-1, 3), image[y0:y1, -4:].reshape(-1, 3)])
+    colour = _flat_colour(sides)
+    if colour is None:
+        ends = np.concatenate([image[:4, x0:x1].reshape(-1, 3), image[-4:, x0:x1].reshape(-1, 3)])
+        colour = _flat_colour(ends)
+    return colour
 
 
 def _row_major(xyxy: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
