@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ class Pipeline:
         t1 = time.perf_counter()
         faces = self.detector(frame.image, tiles)
         t2 = time.perf_counter()
-        faces = faces.__class__(**{**faces.__dict__, "probs": self.classifier.predict(faces.crops)})
+        faces = replace(faces, probs=self.classifier.predict(faces.crops))  # one batched call per frame
         t3 = time.perf_counter()
         participants = self.tracker.update(tiles, faces, frame.timestamp)
         snap = snapshot(participants, frame.timestamp)

@@ -28,7 +28,8 @@ GRAY = (150, 150, 150)
 
 
 class Annotator:
-    """``annotate(scene, result) -> scene``: draws on a copy, never on the analysed frame."""
+    """``annotate(scene, result) -> scene``: draws on a copy, never on the analysed frame; with ``panel``
+    the class panel is added as a strip on the right (the output is wider than the frame)."""
 
     def __init__(self, panel: bool = True) -> None:
         self.panel = panel
@@ -58,8 +59,11 @@ class Annotator:
             if state != CAMERA_OFF and not np.isnan(people.engagement[i]):
                 text += f"  E{people.engagement[i]:.0f}"
             self._text(scene, text, anchor, font, colour)
-        if self.panel:
-            self._panel(scene, result, font)
+        if self.panel:  # beside the frame, not over it: the panel must never hide a face
+            width = int(380 * font / 0.5)
+            side = np.full((scene.shape[0], width, 3), 24, scene.dtype)
+            scene = np.concatenate([scene, side], axis=1)
+            self._panel(scene, result, font, x0=scene.shape[1] - width)
         return scene
 
     @staticmethod
@@ -70,15 +74,12 @@ class Annotator:
         cv2.putText(scene, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, font, colour, 1, cv2.LINE_AA)
 
     @staticmethod
-    def _panel(scene: np.ndarray, result: Result, font: float) -> None:
-        """Top-left panel: the class engagement gauge, then one bar per emotion."""
+    def _panel(scene: np.ndarray, result: Result, font: float, x0: int) -> None:
+        """The class panel from column ``x0``: the engagement gauge, counts, then one bar per emotion."""
         snap = result.snapshot
         row = int(26 * font / 0.5)
         w = int(360 * font / 0.5)
-        x0, y0 = 10, 10
-        height = row * (len(EMOTIONS) + 3)
-        region = scene[y0 : y0 + height, x0 : x0 + w]
-        region[:] = (region * 0.25).astype(scene.dtype)
+        y0 = 10
         label_w = int(w * 0.38)
         gauge = snap.engagement
         text = "engagement (indicator)" if np.isnan(gauge) else f"engagement {gauge:.0f}/100 (indicator)"

@@ -186,13 +186,13 @@ class SummaryWriter:
         colours = [tuple(c / 255 for c in bgr[::-1]) for bgr in COLOURS]
         if len(t) > 1:
             ax2.stackplot(t, mix.T, labels=EMOTIONS, colors=colours)
-        elif len(t) == 1:
+            ax2.legend(loc="upper left", fontsize=7, ncol=4)
+        elif len(t) == 1:  # one picture: the mix as bars
             ax2.bar(range(len(EMOTIONS)), mix[0], color=colours, tick_label=EMOTIONS)
         ax2.set_ylim(0, 1)
         ax2.set_ylabel("mean probability")
         ax1.set_xlabel("time (s)")
         ax2.set_xlabel("time (s)" if len(t) > 1 else "")
-        ax2.legend(loc="upper left", fontsize=7, ncol=4)
         fig.tight_layout()
         fig.savefig(self.png, dpi=100)
         plt.close(fig)
