@@ -94,3 +94,13 @@ def test_other_window_sizes(fer2013, n, size):
     g = gallery(fer2013, n, style="zoom" if n % 2 else "teams", camera_off=n // 4, seed=30 + n, size=size)
     tiles = detect_tiles(g.image)
     assert len(tiles) == n and (_matched(g.tiles, tiles.xyxy) >= 0).all()
+
+
+def test_region_drawn_tightly_around_the_gallery_sides(fer2013):
+    g = gallery(fer2013, 9, seed=40)
+    x0, x1 = g.tiles[:, 0].min(), g.tiles[:, 2].max()
+    y0, y1 = g.tiles[:, 1].min() - 20, g.tiles[:, 3].max() + 20
+    region = np.ascontiguousarray(g.image[y0:y1, x0:x1])
+    tiles = detect_tiles(region)
+    assert tiles.grid == (3, 3)
+    assert (_matched(g.tiles - np.array([x0, y0, x0, y0]), tiles.xyxy) >= 0).all()
