@@ -33,7 +33,7 @@ def _class_rows(data_dir: Path) -> int:
     return sum(1 for line in logs[0].read_text().splitlines() if ",class," in line)
 
 
-def test_killed_session_is_offered_and_exported_class_only(qapp, display, fer2013, qtbot, tmp_path):
+def test_killed_session_is_offered_and_exported_class_only(display, qapp, fer2013, qtbot, tmp_path):
     from fer_overlay.app.main import FerOverlayApp
     from fer_overlay.app.recording import pending_sessions
     from fer_overlay.synthetic import make_gallery
@@ -120,7 +120,7 @@ def test_killed_session_is_offered_and_exported_class_only(qapp, display, fer201
         meeting.close()
 
 
-def test_sigterm_stops_and_exports_like_quit(qapp, display, qtbot, tmp_path):
+def test_sigterm_stops_and_exports_like_quit(display, qapp, qtbot, tmp_path):
     """A logout or ``kill`` (SIGTERM) ends the app like Quit: the session is stopped and exported."""
     from fer_overlay.app.recording import pending_sessions, read_meta
 

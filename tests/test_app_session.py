@@ -58,7 +58,12 @@ def wait_until(cond, timeout_ms: int = WAIT_MS) -> None:
 
 
 @pytest.fixture(scope="module")
-def meeting(qapp, display, fer2013):
+def meeting(display, qapp, fer2013):
+    import shutil
+
+    from conftest import require
+
+    require(shutil.which("xwininfo") is not None, "xwininfo and xprop (x11-utils) missing")
     from fer_overlay.synthetic import grid_for, make_gallery
 
     split = fer2013["PrivateTest"]

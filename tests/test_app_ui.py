@@ -28,7 +28,7 @@ def _store(tmp_path, **values) -> QSettings:
 
 
 @pytest.fixture
-def make_app(qapp, display, tmp_path):
+def make_app(display, qapp, tmp_path):
     from fer_overlay.app.main import FerOverlayApp
 
     made = []
@@ -178,8 +178,14 @@ def test_class_only_hides_participant_rows(make_app, qtbot):
     qtbot.waitUntil(lambda: app.overlay.rows_drawn == 0)
 
 
-def test_foreign_window_listing_and_geometry(qapp, display, qtbot):
+def test_foreign_window_listing_and_geometry(display, qapp, qtbot):
+    import shutil
+
+    from conftest import require
+
     from fer_overlay.app import windows
+
+    require(shutil.which("xwininfo") is not None, "xwininfo and xprop (x11-utils) missing")
 
     probe = QLabel("probe")
     probe.setWindowTitle("Window list probe")
