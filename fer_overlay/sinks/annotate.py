@@ -28,11 +28,12 @@ GRAY = (150, 150, 150)
 
 
 class Annotator:
-    """``annotate(scene, result) -> scene``: draws on a copy, never on the analysed frame; with ``panel``
-    the class panel is added as a strip on the right (the output is wider than the frame)."""
+    """``annotate(scene, result) -> scene``: draws on a copy, never on the analysed frame. The class
+    panel is added as a strip on the right (the output is wider than the frame), or with
+    ``beside=False`` drawn over the top-left corner (same size as the frame, e.g. for a virtual camera)."""
 
-    def __init__(self, panel: bool = True) -> None:
-        self.panel = panel
+    def __init__(self, panel: bool = True, beside: bool = True) -> None:
+        self.panel, self.beside = panel, beside
 
     def annotate(self, scene: np.ndarray, result: Result) -> np.ndarray:
         scene = scene.copy()
@@ -59,11 +60,15 @@ class Annotator:
             if state != CAMERA_OFF and not np.isnan(people.engagement[i]):
                 text += f"  E{people.engagement[i]:.0f}"
             self._text(scene, text, anchor, font, colour)
-        if self.panel:  # beside the frame, not over it: the panel must never hide a face
-            width = int(380 * font / 0.5)
+        width = int(380 * font / 0.5)
+        if self.panel and self.beside:  # beside the frame, not over it: the panel must never hide a face
             side = np.full((scene.shape[0], width, 3), 24, scene.dtype)
             scene = np.concatenate([scene, side], axis=1)
             self._panel(scene, result, font, x0=scene.shape[1] - width)
+        elif self.panel:  # over the top-left corner, darkened, when the picture must keep its size
+            region = scene[: int(26 * font / 0.5) * (len(EMOTIONS) + 3) + 10, :width]
+            region[:] = (region * 0.25).astype(scene.dtype)
+            self._panel(scene, result, font, x0=0)
         return scene
 
     @staticmethod
