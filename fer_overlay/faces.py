@@ -342,7 +342,10 @@ class FaceDetector:
         for t in todo:
             x0, y0, x1, y1 = tiles.xyxy[t]
             h = min(DETECT_HEIGHT.get(name, 100), int(y1 - y0))
-            w = max(8, int(round(h * (x1 - x0) / (y1 - y0) * 20)) // 20)  # aspect to 5%: grid tiles share it
+            aspect = (
+                round((x1 - x0) / (y1 - y0) * 20) / 20
+            )  # to 0.05: a grid's tiles, a pixel apart, share it
+            w = max(8, int(round(h * aspect)))
             groups.setdefault((h, w), []).append(t)
         out: dict[int, tuple[np.ndarray, float]] = {}
         for (h, w), members in groups.items():
