@@ -215,6 +215,7 @@ def evaluate(
     threads: int = 2,
     seed: int = 0,
     calibrate: bool = False,
+    crop_scale: float | None = None,
 ) -> Evaluation:
     from fer_overlay.classify import Classifier
     from fer_overlay.faces import FaceDetector
@@ -225,7 +226,7 @@ def evaluate(
     pick = np.random.default_rng(seed).permutation(len(all_faces))[:n_faces]
     faces, labels = all_faces[pick], all_labels[pick]
     clf = Classifier(model, threads=threads)
-    det = FaceDetector(detector)
+    det = FaceDetector(detector, crop_scale=crop_scale)
     plain = clf.predict(faces).argmax(axis=1)
     tile_pred = np.full(len(faces), -1)
     tiles_total = tiles_found = off_right = 0

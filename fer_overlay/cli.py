@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--calibrate", action="store_true", help="also print the measured crop convention")
+    e.add_argument(
+        "--crop-scale", type=float, help="try another crop scale (re-tune with a new model on PublicTest)"
+    )
     return p
 
 
@@ -134,7 +137,14 @@ def main(argv: list[str] | None = None) -> int:
             from fer_overlay.bench import evaluate
 
             result = evaluate(
-                args.split, args.faces, args.model, args.detector, args.threads, args.seed, args.calibrate
+                args.split,
+                args.faces,
+                args.model,
+                args.detector,
+                args.threads,
+                args.seed,
+                args.calibrate,
+                args.crop_scale,
             )
             print(f"{args.split}, {args.faces} faces:")
             print("\n".join(result.lines()))
