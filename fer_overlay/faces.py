@@ -281,8 +281,9 @@ class FaceDetector:
         self.track = track
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
-        self._memo: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float, int]] = []
-        # (tile box, 32x18 thumbnail, face box or None, score, index of the detector that found it)
+        self._memo: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float, tuple[float, int]]] = []
+        # (tile box, 32x18 thumbnail, face box or None, score, (angle, detector index) of the search that
+        # found it; (0, 0) for the first detector upright or a re-check)
 
     def reset(self) -> None:
         """Forget the previous frame (a new source, or a jump in time)."""
@@ -290,12 +291,15 @@ class FaceDetector:
 
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
-    ) -> tuple[dict[int, tuple[np.ndarray, float]], set[int], dict[int, np.ndarray], dict[int, int]]:
+    ) -> tuple[
+        dict[int, tuple[np.ndarray, float]], set[int], dict[int, np.ndarray], dict[int, tuple[float, int]]
+    ]:
         """What the last frame tells about this one, per tile: an unchanged picture (an empty chair, a
         still participant, a frozen video) keeps its last result, faces or none; a face in a changed
-        picture is re-checked by the first detector's last stage alone, at its last place. Returns the
-        faces found, the tiles known to be empty, this frame's thumbnails, and for faces that only a later
-        detector of the chain had found, that detector's index (searched first if the re-check fails)."""
+        picture is re-checked by the first detector's last stage alone, at its last place, unless only a
+        later search (another detector, a turned tile) had found it: that search goes first instead.
+        Returns the faces found, the tiles known to be empty, this frame's thumbnails, and those
+        preferred searches per tile."""
         thumbs = {}
         for t in todo:
             x0, y0, x1, y1 = tiles.xyxy[t]
@@ -304,7 +308,7 @@ class FaceDetector:
             )
         found: dict[int, tuple[np.ndarray, float]] = {}
         empty: set[int] = set()
-        prefer: dict[int, int] = {}
+        prefer: dict[int, tuple[float, int]] = {}
         if not self.track or not self._memo or not todo:
             return found, empty, thumbs, prefer
         from fer_overlay.track import iou
@@ -315,17 +319,17 @@ class FaceDetector:
             j = int(overlap[i].argmax())
             if overlap[i, j] < 0.9:
                 continue
-            _, thumb, box, score, source = self._memo[j]
+            _, thumb, box, score, how = self._memo[j]
             if self.reuse_unchanged and np.abs(thumb - thumbs[t]).mean() < UNCHANGED_LEVELS:
                 thumbs[t] = thumb  # compare with the picture last searched, so slow drifts add up
                 if box is None:
                     empty.add(t)
                 else:
                     found[t] = (box, score)
+            elif box is not None and how != (0.0, 0):
+                prefer[t] = how  # the first detector could not see it upright: its re-check would fail
             elif box is not None and self._refine is not None:
                 recheck.append((t, box))
-                if source > 0:
-                    prefer[t] = source
         if recheck:
             boxes, probs = self._refine(gray, np.array([b for _, b in recheck], np.float32))
             for (t, _), box, p in zip(recheck, boxes, probs, strict=True):
@@ -393,18 +397,20 @@ class FaceDetector:
         ]
         known, skip, thumbs, prefer = self._from_memo(gray, tiles, todo)
         found = dict(known)
-        source = {t: -1 for t in known}
-        # Each detector of the chain searches the tiles the previous ones found no face in (a face that only
-        # a later detector could find goes straight to that one).
-        # Then, for tiles still without a face, the chain again on the tiles turned by +-ROTATIONS degrees:
-        # a head tilted over ~20 degrees escapes upright detectors.
+        source: dict[int, tuple[float, int]] = {t: (0.0, 0) for t in known}
+        # Each detector of the chain searches the tiles the previous ones found no face in; then the chain
+        # again on the tiles turned by +-ROTATIONS degrees (a head tilted over ~20 degrees escapes upright
+        # detectors). A face only a later search had found last frame gets that search first.
         passes = [(0.0, k) for k in range(len(self.names))]
         passes += [(a, k) for r in ROTATIONS for a in (r, -r) for k in range(len(self.names))]
-        for angle, k in passes:
-            name, detect = self.names[k], self._detects[k]
-            rest = [t for t in todo if t not in found and t not in skip and (angle or prefer.get(t, 0) <= k)]
+        first = [
+            (how, [t for t, p in prefer.items() if p == how]) for how in passes if how in prefer.values()
+        ]
+        for (angle, k), only in first + [(how, todo) for how in passes]:
+            rest = [t for t in only if t not in found and t not in skip]
             if not rest:
-                break
+                continue
+            name, detect = self.names[k], self._detects[k]
             new = self._search(gray, tiles, rest, name, detect, angle)
             if name != self.names[0]:  # express its boxes in the first detector's crop convention
                 ratio = CROP_CONVENTION[name][0] / CROP_CONVENTION[self.names[0]][0]
@@ -412,7 +418,7 @@ class FaceDetector:
                     c, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * ratio / 2
                     new[t] = (np.concatenate([c - half, c + half]).astype(np.float32), score)
             found.update(new)
-            source.update({t: k for t in new})
+            source.update({t: (angle, k) for t in new})
         ids = list(found)
         boxes = [found[t][0] for t in ids]
         scores = [found[t][1] for t in ids]
@@ -431,7 +437,7 @@ class FaceDetector:
                     tiles.xyxy[t].copy(),
                     thumbs[t],
                     *(where[t] if t in where else (None, 0.0)),
-                    source.get(t, 0),
+                    source.get(t, (0.0, 0)),
                 )
                 for t in todo
             ]
