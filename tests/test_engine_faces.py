@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from conftest import require
@@ -92,3 +93,24 @@ def test_tracking_detector_reuses_still_tiles_and_rechecks_moved_faces(fer2013):
     assert len(set(cold.tile_id.tolist()) - set(b.tile_id.tolist())) <= 1  # as good as a fresh search
     for t in np.intersect1d(b.tile_id, cold.tile_id):  # re-checked boxes sit on the moved faces
         assert centre_hit(b.xyxy[b.tile_id == t][0], moved.face_xyxy[t])
+
+
+def test_tilted_heads_are_found_upright_boxes_on_the_face(fer2013):
+    """Faces turned by 40 degrees (beyond what upright detectors reliably see); the turned-tile search
+    must return upright boxes centred on them."""
+    faces = fer2013["PublicTest"].faces[100:109]
+    turn = [cv2.getRotationMatrix2D((24, 24), 40 if i % 2 else -40, 1.0) for i in range(9)]
+    tilted = np.stack(
+        [
+            cv2.warpAffine(f, m, (48, 48), borderMode=cv2.BORDER_REPLICATE)
+            for f, m in zip(faces, turn, strict=True)
+        ]
+    )
+    g = make_gallery(tilted, 3, 3, seed=5)
+    found = FaceDetector()(g.image, detect_tiles(g.image))
+    assert len(found) >= 8
+    for box, t in zip(found.xyxy, found.tile_id, strict=True):
+        assert centre_hit(box, g.face_xyxy[t])
+        assert abs((box[2] - box[0]) - (box[3] - box[1])) <= 0.35 * (
+            box[2] - box[0]
+        )  # upright, not a diamond
