@@ -48,9 +48,11 @@ resolution. MTCNN: webcam faces (25-70% of a tile) stay >= 18 px, and recall was
 (92% vs 91% on 300 PublicTest faces) at 15-30% less time. Haar needs faces of ~30 px and more."""
 VERIFY_THRESHOLD = 0.8
 """Face probability the last MTCNN stage must give a known face to keep it without a full search."""
-UNCHANGED_LEVELS = 3.0
-"""Mean gray change of a 32x18 thumbnail below which a tile keeps its last result (webcam noise averages
-out at that size; a person moving, leaving or coming back changes it by far more)."""
+CHANGED_LEVELS, CHANGED_SHARE = 10, 0.02
+"""A tile's picture has changed when more than 2% of its 32x18 thumbnail's cells moved by more than 10
+grey levels since it was last searched. Webcam noise averages out in a cell (a few levels at most); a
+head turning or leaving changes the cells of the face (5-20% of a tile) by far more. A mean over the
+whole thumbnail would miss a head turning in a large, still room."""
 ROTATIONS = (25.0,)
 """Angles (degrees, both ways) at which tiles still without a face are searched again. On 300 PublicTest
 faces, +-25 recovered 7 of the 11 faces the upright chain missed (+-15: 6, +-35: 5)."""
@@ -327,7 +329,7 @@ class FaceDetector:
             if overlap[i, j] < 0.9:
                 continue
             _, thumb, box, score, how = self._memo[j]
-            if self.reuse_unchanged and np.abs(thumb - thumbs[t]).mean() < UNCHANGED_LEVELS:
+            if self.reuse_unchanged and (np.abs(thumb - thumbs[t]) > CHANGED_LEVELS).mean() <= CHANGED_SHARE:
                 thumbs[t] = thumb  # compare with the picture last searched, so slow drifts add up
                 if box is None:
                     empty.add(t)
