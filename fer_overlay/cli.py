@@ -7,7 +7,8 @@
     fer-overlay evaluate --faces 300
 
 Inputs it cannot read end with one line on stderr and exit status 2, never a traceback. Without a
-subcommand, ``fer-overlay`` is meant to start the tray app (not wired yet).
+subcommand (or with only the app's own options, such as ``--start``), ``fer-overlay`` starts the
+tray app.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import argparse
 import contextlib
 import sys
 
+from fer_overlay import __version__
+
 EXIT_INPUT = 2
 
 
@@ -23,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fer-overlay", description="Facial-expression indicators for online teaching."
     )
+    p.add_argument("--version", action="version", version=f"fer-overlay {__version__}")
     sub = p.add_subparsers(dest="command")
     a = sub.add_parser("analyze", help="analyse an image, video, folder, webcam or screen")
     a.add_argument("input", help="image, video, folder, webcam[:N], screen[:MONITOR|x,y,w,h] or window:TITLE")
@@ -115,12 +119,12 @@ def analyze(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        print("fer-overlay: the tray app is not built yet; use a subcommand.\n", file=sys.stderr)
-        parser.print_help()
-        return 0
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or (argv[0].startswith("--") and argv[0] not in ("--help", "--version")):
+        from fer_overlay.app import run_app  # no subcommand: the tray app (its own options, e.g. --start)
+
+        return run_app(argv)
+    args = _parser().parse_args(argv)
     from fer_overlay.classify import ModelError
     from fer_overlay.faces import DetectorUnavailable
     from fer_overlay.sources import SourceError
