@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -163,10 +165,38 @@ def test_console_entry_point_reports_without_traceback(tmp_path):
     assert "cannot read image" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_no_subcommand_prints_help(capsys):
-    assert main([]) == 0
-    captured = capsys.readouterr()
-    assert "not built yet" in captured.err and "analyze" in captured.out
+def test_help_and_version_stay_on_the_command_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("fer-overlay 0.")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "analyze" in capsys.readouterr().out
+
+
+def test_no_subcommand_starts_the_desktop_app(display, tmp_path):
+    """The quick start's ``fer-overlay``: a real process that opens the app's privacy notice window."""
+    require(shutil.which("xwininfo") is not None, "xwininfo (x11-utils) missing")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer_overlay.cli", "--settings", str(tmp_path / "settings.ini")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        titles = ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            titles = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True).stdout
+            if "FER Overlay" in titles:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert "FER Overlay" in titles
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def test_session_pause_resume_stop_from_another_thread(fer2013, tmp_path):
