@@ -1,6 +1,7 @@
 """The desktop app's own behaviour on a real X server (Xvfb): settings, the first-start privacy notice,
-consent text, region drawing, overlay modes and dragging, the virtual-camera error message, the
-foreign-window module and the overlay masking. No model runs here except where a session starts."""
+consent text, region drawing, overlay modes, dragging and resizing, the tray icon on a real system tray
+(trayer), the virtual-camera error message, the foreign-window module and the overlay masking. No model
+runs here except where a session starts."""
 
 from __future__ import annotations
 
@@ -303,3 +304,72 @@ def test_scaled_display_pins_and_masks_in_native_pixels(display, tmp_path):
     x, y, w, h = got["overlay"]
     assert (x, y) == (100 + 300 + 8, 80)  # pinned beside it, in logical pixels
     assert got["mask"] == [2 * x, 2 * y, 2 * w, 2 * h]  # and masked where it really is on screen
+
+
+@pytest.fixture
+def system_tray(display, qapp, qtbot):
+    """A real freedesktop system tray (``trayer``) on the test display, for as long as the test runs."""
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import require
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    require(shutil.which("trayer") is not None, "trayer (a system tray for a bare X server) missing")
+    assert not QSystemTrayIcon.isSystemTrayAvailable(), "another tray already runs on the test display"
+    tray = subprocess.Popen(
+        ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32"],
+        env={**os.environ, "DISPLAY": display},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        qtbot.waitUntil(QSystemTrayIcon.isSystemTrayAvailable, timeout=30_000)
+        yield tray
+    finally:
+        tray.terminate()
+        try:
+            tray.wait(10)
+        except subprocess.TimeoutExpired:
+            tray.kill()
+            tray.wait()
+    # The other tests expect no tray (the control window): Qt must have seen the tray go.
+    qtbot.waitUntil(lambda: not QSystemTrayIcon.isSystemTrayAvailable(), timeout=10_000)
+
+
+def test_tray_icon_menu_on_a_real_system_tray(system_tray, make_app, qtbot):
+    from PySide6.QtWidgets import QMenu
+
+    app = make_app(privacy_acknowledged=True)
+    assert app.tray is not None and app.control is None
+    assert app.tray.isVisible() and "analysis off" in app.tray.toolTip()
+    # Docked in trayer: the icon has a real place on the screen.
+    qtbot.waitUntil(lambda: not app.tray.geometry().isEmpty())
+    assert QApplication.primaryScreen().geometry().contains(app.tray.geometry())
+    menu = app.tray.contextMenu()
+    assert isinstance(menu, QMenu)
+    assert [a.text() for a in menu.actions()] == [
+        "Start session",
+        "Choose meeting window…",
+        "Draw region…",
+        "Show overlay",
+        "Compact overlay",
+        "Click-through overlay",
+        "Virtual camera",
+        "Export session…",
+        "Settings…",
+        "Copy consent text",
+        "About / Privacy…",
+        "Quit",
+    ]
+    # Open the menu at the icon and click "Show overlay": the overlay goes away and that is remembered.
+    qtbot.waitExposed(app.overlay)
+    menu.popup(app.tray.geometry().bottomLeft())
+    qtbot.waitExposed(menu)
+    show = app.actions["show_overlay"]
+    assert show.isChecked()
+    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(show).center())
+    qtbot.waitUntil(lambda: not app.overlay.isVisible())
+    assert not show.isChecked() and not app.settings.overlay_visible
+    qtbot.waitUntil(lambda: not menu.isVisible())
