@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPoint, QSettings, QSize, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QTextBrowser  # noqa: E402
 
@@ -146,6 +146,27 @@ def test_overlay_pins_beside_window_and_drag_keeps_offset(make_app, qtbot):
     assert app.settings.overlay_offset == "108,50"
     app.overlay.follow(Rect(200, 100, 800, 600))
     assert app.overlay.pos() == QPoint(1108, 150)
+
+
+def test_overlay_resized_from_its_corner_grip_is_remembered(make_app, qtbot):
+    from PySide6.QtWidgets import QSizeGrip
+
+    app = make_app(privacy_acknowledged=True)
+    qtbot.waitExposed(app.overlay)
+    before = app.overlay.size()
+    grip = app.overlay.findChild(QSizeGrip)
+    assert grip is not None and grip.isVisible()
+    assert grip.geometry().bottomRight() == app.overlay.rect().bottomRight()  # in the corner
+    QTest.mousePress(grip, Qt.MouseButton.LeftButton, pos=QPoint(8, 8))
+    QTest.mouseMove(grip, QPoint(48, 68))
+    QTest.mouseRelease(grip, Qt.MouseButton.LeftButton, pos=QPoint(48, 68))
+    qtbot.waitUntil(lambda: app.overlay.size() == before + QSize(40, 60))
+    assert grip.geometry().bottomRight() == app.overlay.rect().bottomRight()  # the grip moved along
+    assert app.settings.overlay_size == f"{before.width() + 40},{before.height() + 60}"
+    # The next start opens the overlay at that size.
+    app.shutdown()
+    again = make_app()
+    assert again.overlay.size() == before + QSize(40, 60)
 
 
 def test_missing_virtual_camera_backend_says_what_to_install(make_app):

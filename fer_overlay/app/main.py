@@ -158,6 +158,7 @@ class FerOverlayApp(QObject):
                 pass
         self.overlay.set_compact(s.compact)
         self.overlay.moved_by_user.connect(self._overlay_moved)
+        self.overlay.resized_by_user.connect(self._overlay_resized)
         self.overlay.geometry_changed.connect(self._refresh_exclusions)
         self.target: Target | None = None
         if s.target_kind == "window" and s.target_wid:
@@ -464,6 +465,9 @@ class FerOverlayApp(QObject):
         off = self.overlay.offset
         if off is not None:
             self._save(overlay_offset=f"{off.x()},{off.y()}")
+        self._overlay_resized()
+
+    def _overlay_resized(self) -> None:
         if not self.state.compact:
             self._save(overlay_size=f"{self.overlay.width()},{self.overlay.height()}")
 

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizeGrip, QWidget
 
@@ -292,6 +292,8 @@ class OverlayWindow(QWidget):
     """The floating panel. ``moved_by_user`` fires after a drag so the controller can store the offset."""
 
     moved_by_user = Signal()
+    resized_by_user = Signal()
+    """The corner grip was let go: the controller remembers the new size."""
     geometry_changed = Signal()
     """Moved, resized, shown or hidden: the capture must update what it masks."""
 
@@ -312,6 +314,7 @@ class OverlayWindow(QWidget):
         self.setMinimumSize(COMPACT_SIZE)
         self._grip = QSizeGrip(self)
         self._grip.resize(16, 16)
+        self._grip.installEventFilter(self)
         self._drag_from: QPoint | None = None
         self.offset: QPoint | None = None
         """Position relative to the meeting window's top-right corner; None until pinned."""
@@ -373,6 +376,15 @@ class OverlayWindow(QWidget):
     def hideEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().hideEvent(event)
         self.geometry_changed.emit()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if (
+            watched is self._grip
+            and event.type() == QEvent.Type.MouseButtonRelease
+            and event.button() == Qt.MouseButton.LeftButton
+        ):
+            self.resized_by_user.emit()  # the drag's moves have already resized the panel
+        return super().eventFilter(watched, event)
 
     # ---- dragging ----------------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
