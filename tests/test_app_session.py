@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPoint, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QImage, QPixmap  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
@@ -270,6 +270,40 @@ def test_export_writes_summary_rows(app, meeting, tmp_path):
         session_rows = list(csv.DictReader(f))
     assert {r["kind"] for r in session_rows} == {"participant", "class"}
     assert (tmp_path / "export" / "summary.png").stat().st_size > 10_000
+
+
+def test_export_from_the_menu_into_a_picked_folder(app, qtbot, tmp_path):
+    """Export session… asks for a folder (Qt's own dialog here, answered like a user would)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    answered = []
+
+    def answer(tries: int = 200) -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QFileDialog):
+            if tries:
+                QTimer.singleShot(50, lambda: answer(tries - 1))
+            return
+        answered.append(dialog.windowTitle())
+        dialog.setDirectory(str(picked))
+        dialog.accept()
+
+    native = QApplication.testAttribute(Qt.ApplicationAttribute.AA_DontUseNativeDialogs)
+    QApplication.setAttribute(Qt.ApplicationAttribute.AA_DontUseNativeDialogs, True)
+    try:
+        QTimer.singleShot(0, answer)
+        # The same QAction as the tray menu's entry; the click returns when the dialog is closed.
+        qtbot.mouseClick(app.control.buttons["export"], Qt.MouseButton.LeftButton)
+    finally:
+        QApplication.setAttribute(Qt.ApplicationAttribute.AA_DontUseNativeDialogs, native)
+    assert answered == ["Export the session to…"]
+    assert app.last_export is not None and app.last_export.folder == picked
+    assert {p.name for p in picked.iterdir()} >= {"session.csv", "summary.csv", "summary.png"}
+    assert f"Session exported to {picked}" in app.control.message.text()
+    with open(picked / "summary.csv", newline="") as f:
+        assert list(csv.DictReader(f))[-1]["kind"] == "class"
 
 
 def test_class_only_switched_on_mid_session_keeps_people_out_of_export(app, qtbot, tmp_path):
