@@ -55,6 +55,7 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
         opset_version=OPSET,
         dynamo=True,
         verbose=False,
+        external_data=False,  # one self-contained file: the app ships and checks a single .onnx
     )
 
 
