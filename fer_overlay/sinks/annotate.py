@@ -59,7 +59,7 @@ class Annotator:
                 anchor = (x0 + 6, y0 + int(22 * font / 0.5))
             if state != CAMERA_OFF and not np.isnan(people.engagement[i]):
                 text += f"  E{people.engagement[i]:.0f}"
-            self._text(scene, text, anchor, font, colour)
+            self._label(scene, text, anchor, font, colour)
         width = int(380 * font / 0.5)
         if self.panel and self.beside:  # beside the frame, not over it: the panel must never hide a face
             side = np.full((scene.shape[0], width, 3), 24, scene.dtype)
@@ -72,11 +72,11 @@ class Annotator:
         return scene
 
     @staticmethod
-    def _text(scene: np.ndarray, text: str, org: tuple[int, int], font: float, colour: tuple) -> None:
+    def _label(scene: np.ndarray, text: str, org: tuple[int, int], font: float, colour: tuple) -> None:
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
         x, y = org
         cv2.rectangle(scene, (x, y - th - 4), (x + tw + 4, y + base), (0, 0, 0), -1)
-        cv2.putText(scene, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, font, colour, 1, cv2.LINE_AA)
+        _text(scene, text, (x + 2, y - 2), font, colour)
 
     @staticmethod
     def _panel(scene: np.ndarray, result: Result, font: float, x0: int) -> None:
@@ -88,16 +88,7 @@ class Annotator:
         label_w = int(w * 0.38)
         gauge = snap.engagement
         text = "engagement (indicator)" if np.isnan(gauge) else f"engagement {gauge:.0f}/100 (indicator)"
-        cv2.putText(
-            scene,
-            text,
-            (x0 + 6, y0 + row - 8),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            font,
-            (255, 255, 255),
-            1,
-            cv2.LINE_AA,
-        )
+        _text(scene, text, (x0 + 6, y0 + row - 8), font, (255, 255, 255))
         if not np.isnan(gauge):
             gy = y0 + row
             cv2.rectangle(scene, (x0 + 6, gy), (x0 + w - 8, gy + row - 10), (80, 80, 80), 1)
@@ -105,29 +96,11 @@ class Annotator:
                 scene, (x0 + 6, gy), (x0 + 6 + int((w - 14) * gauge / 100), gy + row - 10), (80, 200, 80), -1
             )
         counts = f"{snap.with_face} faces, {snap.no_face} no face, {snap.camera_off} camera off"
-        cv2.putText(
-            scene,
-            counts,
-            (x0 + 6, y0 + 3 * row - 8),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            font * 0.85,
-            (220, 220, 220),
-            1,
-            cv2.LINE_AA,
-        )
+        _text(scene, counts, (x0 + 6, y0 + 3 * row - 8), font * 0.85, (220, 220, 220))
         for k, name in enumerate(EMOTIONS):
             y = y0 + (k + 3) * row
             value = 0.0 if np.isnan(snap.distribution[k]) else float(snap.distribution[k])
-            cv2.putText(
-                scene,
-                name,
-                (x0 + 6, y + row - 8),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                font,
-                (230, 230, 230),
-                1,
-                cv2.LINE_AA,
-            )
+            _text(scene, name, (x0 + 6, y + row - 8), font, (230, 230, 230))
             bx = x0 + label_w
             cv2.rectangle(
                 scene, (bx, y + 4), (bx + int((w - label_w - 8) * value), y + row - 6), COLOURS[k], -1
@@ -173,3 +146,10 @@ class AnnotatedWriter:
             self._writer.release()
         elif self._last is not None and not cv2.imwrite(str(self.path), self._last):
             raise OSError(f"cannot write image {self.path}")
+
+
+def _text(
+    scene: np.ndarray, text: str, org: tuple[int, int], scale: float, colour: tuple[int, int, int]
+) -> None:
+    """Anti-aliased one-pixel Hershey text, the only style the annotations use."""
+    cv2.putText(scene, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
