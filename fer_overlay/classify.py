@@ -7,10 +7,18 @@ output ``"probs"``, ``float32 (N, 7)`` softmax probabilities in FER2013 label or
     >>> clf = Classifier()                           # doctest: +SKIP
     >>> clf.predict(faces_uint8_n_48_48).shape       # doctest: +SKIP
     (n, 7)
+
+Before a model is loaded, its SHA-256 is compared with the ``"sha256"`` of the metrics JSON beside it
+(same stem, written by ``training.export``), read at run time so that the shipped model can be
+replaced together with its JSON. A mismatch (a corrupt download, a truncated copy, a model swapped
+without its JSON) is a :class:`ModelError`. A model of one's own without a JSON still loads; the
+classifier's ``note`` then says that its checksum and metrics are unknown.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -34,6 +42,40 @@ def default_model_path() -> Path:
     return Path(os.environ.get("FER_OVERLAY_MODEL", EXPORTED_DIR / DEFAULT_MODEL))
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model(path: Path) -> str:
+    """Check ``path`` against the ``sha256`` of its metrics JSON (``NAME.json`` beside ``NAME.onnx``).
+
+    Returns a note ("" when verified) for a model without a usable JSON; raises :class:`ModelError`
+    when the JSON names another checksum."""
+    meta_path = path.with_suffix(".json")
+    if not meta_path.is_file():
+        return f"{path.name} has no {meta_path.name} beside it: its checksum and accuracy are unknown"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        expected = str(meta["sha256"]).lower()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return (
+            f"{meta_path.name} is unreadable or has no sha256 ({type(exc).__name__}): checksum not verified"
+        )
+    if meta.get("file") not in (None, path.name):  # a JSON about another file: not this model's
+        return f"{meta_path.name} describes {meta['file']}, not {path.name}: checksum not verified"
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelError(
+            f"{path.name} does not match the sha256 in {meta_path.name} (corrupt, truncated or replaced "
+            f"without its JSON): {actual[:12]}… instead of {expected[:12]}…"
+        )
+    return ""
+
+
 class Classifier:
     """An ONNX Runtime session over one exported model, checked against the input contract."""
 
@@ -43,6 +85,7 @@ class Classifier:
         self.path = Path(model_path) if model_path is not None else default_model_path()
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
+        self.note = verify_model(self.path)  # why it could not be verified; "" when its checksum matched
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

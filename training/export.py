@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     json_dir = RESULTS_DIR if args.baseline else EXPORTED_DIR
     onnx_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = onnx_dir / f"{args.name}.onnx"
+    # The old card's sha256 would make fer_overlay.classify reject the new file (parity, measure below).
+    (onnx_dir / f"{args.name}.json").unlink(missing_ok=True)
     export_onnx(model, onnx_path)
 
     data = load_fer2013(args.data)
