@@ -9,7 +9,11 @@
 Live sources (screen, webcam) pace themselves in wall-clock time and never queue frames: a consumer that
 stops pulling (a paused GUI) simply stops the capture, and one that falls behind gets the newest frame,
 not a backlog. File sources go as fast as the consumer. Anything unreadable raises :class:`SourceError`
-with a one-line message, before the first frame where possible.
+with a one-line message, before the first frame where possible: a video cut short (fewer frames than
+its container announces) raises it after its last readable frame, a window that closes at its next
+look-up. A region or window partly off the screen is clipped to the part on a monitor; one with less
+than 32 pixels left on any monitor is an error. FFmpeg's own messages inside OpenCV are silenced
+(``OPENCV_FFMPEG_LOGLEVEL``), so stderr keeps our one line.
 
     >>> with open_source("screen:0,0,640,480", fps=2, duration=5) as frames:   # doctest: +SKIP
     ...     for frame in frames:
@@ -18,6 +22,7 @@ with a one-line message, before the first frame where possible.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -38,6 +43,9 @@ DEFAULT_FPS = 2.0
 
 def _quiet_opencv() -> None:
     """OpenCV prints its own warnings when a camera or file cannot be opened; we report one line."""
+    # FFmpeg inside OpenCV writes "moov atom not found" and the like straight to stderr; it reads this
+    # variable once, when a first video is opened or written (AV_LOG_QUIET). A user's own value wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     except AttributeError:  # builds without the logging module
@@ -46,6 +54,11 @@ def _quiet_opencv() -> None:
 
 class SourceError(RuntimeError):
     """An input that cannot be opened or read; the message is one line, fit for the CLI."""
+
+
+_quiet_opencv()  # before anything in this process opens a video through FFmpeg
+MIN_VISIBLE_PX = 32
+"""A screen region or window with less than this many pixels on a monitor, in width or height, is lost."""
 
 
 class Source:
@@ -159,18 +172,37 @@ class ScreenSource(_LiveSource):
     def _locate(self) -> dict:
         if self.window is not None:
             if self._box is None or time.monotonic() - self._located > 1.0:
-                x, y, w, h = (_windows_window_rect if sys.platform == "win32" else _x11_window_rect)(
-                    self.window
-                )
-                self._box, self._located = {"left": x, "top": y, "width": w, "height": h}, time.monotonic()
+                find = _windows_window_rect if sys.platform == "win32" else _x11_window_rect
+                try:
+                    x, y, w, h = find(self.window)
+                except SourceError as exc:
+                    if self._box is None:
+                        raise
+                    raise SourceError(f"the window {self.window!r} was closed ({exc})") from exc
+                self._box, self._located = self._visible(x, y, w, h), time.monotonic()
             return self._box
         if self.region is not None:
-            x, y, w, h = self.region
-            return {"left": x, "top": y, "width": w, "height": h}
+            return self._visible(*self.region)
         monitors = self._sct.monitors  # type: ignore[union-attr]
         if not 0 <= self.monitor < len(monitors):
             raise SourceError(f"no monitor {self.monitor} (this display has {len(monitors) - 1})")
         return monitors[self.monitor]
+
+    def _visible(self, x: int, y: int, w: int, h: int) -> dict:
+        """The part of a rectangle on the screen: a region or window partly off screen is clipped (the
+        screen has nothing to grab there); one with nothing left to analyse is an error."""
+        if w <= 0 or h <= 0:
+            raise SourceError(f"{self.name} has zero size ({w}x{h})")
+        screen = self._sct.monitors[0]  # type: ignore[union-attr]  # all monitors together
+        x0, y0 = max(x, screen["left"]), max(y, screen["top"])
+        x1 = min(x + w, screen["left"] + screen["width"])
+        y1 = min(y + h, screen["top"] + screen["height"])
+        if x1 - x0 < MIN_VISIBLE_PX or y1 - y0 < MIN_VISIBLE_PX:
+            raise SourceError(
+                f"{self.name} ({w}x{h} at {x},{y}) is off every monitor (the screen is "
+                f"{screen['width']}x{screen['height']} at {screen['left']},{screen['top']})"
+            )
+        return {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
 
     def open(self) -> None:
         import mss
@@ -179,9 +211,7 @@ class ScreenSource(_LiveSource):
             self._sct = mss.mss()
         except Exception as exc:  # mss raises ScreenShotError and platform errors without a display
             raise SourceError(f"cannot open the screen: {str(exc).splitlines()[0]}") from exc
-        box = self._locate()
-        if box["width"] <= 0 or box["height"] <= 0:
-            raise SourceError(f"{self.name} has zero size")
+        self._locate()
 
     def grab(self) -> np.ndarray:
         if self._sct is None:
@@ -243,10 +273,10 @@ class VideoSource(Source):
         self._cap = cv2.VideoCapture(str(self.path))
         ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
         if not ok:
-            raise SourceError(f"cannot read video {self.path.name} (not a video, or corrupt)")
+            raise SourceError(f"cannot read video {self.path.name} (not a video, truncated or corrupt)")
         self._first = first
         self.native_fps = self._cap.get(cv2.CAP_PROP_FPS) or 25.0
-        self.count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))  # some streams say -1
 
     def total(self) -> int | None:
         if not self.count:
@@ -273,7 +303,14 @@ class VideoSource(Source):
             ok, image = self._cap.read()  # type: ignore[union-attr]
             n += 1
             if not ok:
-                image = None  # end, or a truncated file: stop at the last good frame
+                image = None  # the end, or a truncated file: stop at the last good frame
+        # The container promised more frames than could be decoded: the file is cut short or damaged.
+        # Everything readable has been yielded (and recorded) by now; the caller hears why it ended.
+        if self.count and self.count - n > max(self.native_fps, 0.02 * self.count):
+            raise SourceError(
+                f"video {self.path.name} ends early: only {n / self.native_fps:.1f} s of "
+                f"{self.count / self.native_fps:.1f} s could be read (truncated or corrupt)"
+            )
 
     def close(self) -> None:
         if self._cap is not None:
