@@ -5,6 +5,9 @@
 - :class:`SessionRecorder` appends per-participant and class rows to a CSV every interval;
 - :class:`SummaryWriter` writes a summary CSV and a PNG plot of the whole session at the end.
 
+A file that cannot be written (read-only folder, full disk) raises :class:`SinkError`, an
+:class:`OSError` whose message is one line naming the file.
+
     >>> with SessionRecorder("class.csv", interval=10) as rec:      # doctest: +SKIP
     ...     for result in session:
     ...         rec.append(result)
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 from fer_overlay.sinks.annotate import AnnotatedWriter, Annotator
+from fer_overlay.sinks.errors import SinkError
 from fer_overlay.sinks.record import SessionRecorder, SummaryWriter
 
-__all__ = ["AnnotatedWriter", "Annotator", "SessionRecorder", "SummaryWriter"]
+__all__ = ["AnnotatedWriter", "Annotator", "SessionRecorder", "SinkError", "SummaryWriter"]

@@ -6,6 +6,7 @@ default.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,10 @@ import numpy as np
 
 from fer_overlay.frames import CAMERA_OFF, FACE, STATE_NAMES, Result
 from fer_overlay.labels import EMOTIONS
+from fer_overlay.sinks.errors import SinkError
+
+# FFmpeg inside OpenCV would print its own write errors to stderr; we report one line (see sources.py).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 # BGR colour per class, in label order: Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral.
 COLOURS = (
@@ -122,9 +127,16 @@ class AnnotatedWriter:
         self.annotator = annotator or Annotator()
         self._writer: cv2.VideoWriter | None = None
         self._last: np.ndarray | None = None
+        self.frames = 0
 
     def __enter__(self) -> AnnotatedWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
+        try:  # fail now, not after a long analysis, when the file cannot be written
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            open(self.path, "ab").close()  # noqa: SIM115 - only a probe; nothing is truncated
+        except OSError as exc:
+            raise SinkError.of(self.path, exc) from exc
+        self._probe = None if existed else self.path  # removed again if no frame comes
         return self
 
     def append(self, result: Result) -> np.ndarray:
@@ -136,16 +148,37 @@ class AnnotatedWriter:
                     str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h)
                 )
                 if not self._writer.isOpened():
-                    raise OSError(f"cannot write video {self.path}")
+                    raise SinkError(f"cannot write video {self.path}")
             self._writer.write(scene)
+            self.frames += 1
         self._last = scene
         return scene
 
     def __exit__(self, *exc: object) -> None:
+        if self._writer is None and self._last is None:
+            if getattr(self, "_probe", None) is not None:
+                self._probe.unlink(missing_ok=True)  # type: ignore[union-attr]
+            return
         if self._writer is not None:
             self._writer.release()
-        elif self._last is not None and not cv2.imwrite(str(self.path), self._last):
-            raise OSError(f"cannot write image {self.path}")
+            # OpenCV's writer reports no write errors: read the count back (a full disk loses the index).
+            check = cv2.VideoCapture(str(self.path))
+            kept = int(check.get(cv2.CAP_PROP_FRAME_COUNT)) if check.isOpened() else 0
+            check.release()
+            if kept < self.frames:
+                raise SinkError(
+                    f"cannot write video {self.path}: it holds {kept} of {self.frames} frames "
+                    "(disk full or file too large?)"
+                )
+        elif self._last is not None:
+            # Encoded in memory and written by Python: a failure is one OSError, not libpng's stderr.
+            ok, data = cv2.imencode(self.path.suffix.lower(), self._last)
+            if not ok:
+                raise SinkError(f"cannot encode {self.path.name}")
+            try:
+                self.path.write_bytes(data.tobytes())
+            except OSError as exc:
+                raise SinkError.of(self.path, exc) from exc
 
 
 def _text(
