@@ -6,20 +6,24 @@
     fer-overlay bench
     fer-overlay evaluate --faces 300
 
-Inputs it cannot read end with one line on stderr and exit status 2, never a traceback. Without a
-subcommand (or with only the app's own options, such as ``--start``), ``fer-overlay`` starts the
-tray app.
+Inputs it cannot read and outputs it cannot write end with one line on stderr and exit status 2,
+never a traceback; rows recorded before the failure stay in the session CSV. Notes (a model without
+its metrics JSON, tiles too small to read faces) are one line each on stderr, and the run goes on.
+Without a subcommand (or with only the app's own options, such as ``--start``), ``fer-overlay`` starts
+the tray app.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 from fer_overlay import __version__
 
 EXIT_INPUT = 2
+EXIT_INTERNAL = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,8 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     b = sub.add_parser("bench", help="per-stage speed on synthetic 1920x1080 galleries (needs FER2013)")
-    b.add_argument("--tiles", type=int, nargs="+", default=[4, 9, 25, 49])
+    b.add_argument("--tiles", type=int, nargs="+", help="tiles per gallery (default 4 9 25 49; soak: 4)")
     b.add_argument("--frames", type=int, default=5, help="timed frames per gallery (default 5)")
+    b.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="instead: a long session with a simulated 2 Hz clock (e.g. 90): memory growth, complete log",
+    )
+    b.add_argument("--csv", help="with --soak: keep the soak's session CSV here")
     b.add_argument("--model")
     b.add_argument("--detector")
     b.add_argument("--threads", type=int, default=2)
@@ -65,48 +76,68 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def note(text: str) -> None:
+    """One line on stderr that does not stop the run."""
+    if text:
+        print(f"fer-overlay: note: {text}", file=sys.stderr, flush=True)
+
+
 def analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from fer_overlay.session import Session
-    from fer_overlay.sinks import AnnotatedWriter, SessionRecorder, SummaryWriter
-    from fer_overlay.sources import FolderSource, ImageSource, VideoSource, open_source
+    from fer_overlay.session import Session, gallery_note
+    from fer_overlay.sinks import AnnotatedWriter, SessionRecorder, SinkError, SummaryWriter
+    from fer_overlay.sources import SourceError, open_source
 
     source = open_source(args.input, fps=args.fps, duration=args.duration)
     if args.out:  # check the output name before any work
         AnnotatedWriter(args.out, fps=args.fps)
     session = Session(source, args.model, layout=args.layout, detector=args.detector, threads=args.threads)
+    note(session.pipeline.classifier.note)
     n = faces = 0
     gauge: list[float] = []
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(session)
-        sinks = []
-        if args.out:
-            sinks.append(stack.enter_context(AnnotatedWriter(args.out, fps=args.fps)))
-        if args.csv:
-            sinks.append(stack.enter_context(SessionRecorder(args.csv, interval=args.interval)))
-        if args.summary:
-            sinks.append(stack.enter_context(SummaryWriter(args.summary)))
-        is_file = isinstance(source, (ImageSource, VideoSource, FolderSource))
-        bar = tqdm(
-            total=source.total(),
-            unit="frame",
-            disable=args.quiet or not sys.stderr.isatty() and not is_file,
-            leave=False,
-        )
-        try:
-            for result in session:
-                for sink in sinks:
-                    sink.append(result)
-                n += 1
-                faces += len(result.faces)
-                gauge.append(result.snapshot.engagement)
-                bar.update(1)
-                bar.set_postfix(faces=len(result.faces), participants=result.snapshot.participants)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            bar.close()
+    noted = False  # the gallery note is given once
+    finished = False
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(session)
+            sinks = []
+            if args.out:
+                sinks.append(stack.enter_context(AnnotatedWriter(args.out, fps=args.fps)))
+            if args.csv:
+                sinks.append(stack.enter_context(SessionRecorder(args.csv, interval=args.interval)))
+            if args.summary:
+                sinks.append(stack.enter_context(SummaryWriter(args.summary)))
+            # On a terminal only: in a pipe or a log file stderr keeps just the notes and the error line.
+            bar = tqdm(
+                total=source.total(), unit="frame", disable=args.quiet or not sys.stderr.isatty(), leave=False
+            )
+            try:
+                for result in session:
+                    for sink in sinks:
+                        sink.append(result)
+                    n += 1
+                    faces += len(result.faces)
+                    gauge.append(result.snapshot.engagement)
+                    bar.update(1)
+                    bar.set_postfix(faces=len(result.faces), participants=result.snapshot.participants)
+                    hint = "" if noted else gallery_note(result)
+                    if hint:
+                        noted = True
+                        bar.clear()
+                        note(hint)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                bar.close()
+            finished = True
+    except (SourceError, SinkError) as exc:
+        if n == 0 or finished:  # nothing analysed yet, or only writing the results at the end failed
+            raise
+        # The sinks are closed by now: every whole interval before the failure is in the CSV.
+        kept = f", the rows recorded until then are in {args.csv}" if args.csv else ""
+        print(f"fer-overlay: error: {exc}; stopped after {n} frame(s){kept}", file=sys.stderr)
+        return EXIT_INPUT
     import numpy as np
 
     valid = [g for g in gauge if not np.isnan(g)]
@@ -116,6 +147,17 @@ def analyze(args: argparse.Namespace) -> int:
         + ("" if faces else " (no faces found)")
     )
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line: an OSError as "reason: file", anything else its text, squeezed."""
+    from fer_overlay.sinks import SinkError
+
+    if isinstance(exc, OSError) and not isinstance(exc, SinkError) and exc.strerror:
+        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,10 +174,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return analyze(args)
+        if args.command == "bench" and args.soak is not None:
+            from fer_overlay.soak import main_line
+
+            if args.soak <= 0:
+                raise ValueError("--soak takes the simulated minutes, e.g. 90")
+            report = main_line(
+                args.soak,
+                tiles=(args.tiles or [4])[0],
+                csv_path=args.csv,
+                model=args.model,
+                detector=args.detector,
+                threads=args.threads,
+            )
+            return 0 if report.complete else EXIT_INTERNAL
         if args.command == "bench":
             from fer_overlay.bench import bench
 
-            bench(tuple(args.tiles), args.frames, args.model, args.detector, args.threads)
+            bench(tuple(args.tiles or (4, 9, 25, 49)), args.frames, args.model, args.detector, args.threads)
             return 0
         if args.command == "evaluate":
             from fer_overlay.bench import evaluate
@@ -154,8 +210,17 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(result.lines()))
             return 0
     except (SourceError, ModelError, DetectorUnavailable, FileNotFoundError, ValueError, OSError) as exc:
-        print(f"fer-overlay: error: {exc}", file=sys.stderr)
+        print(f"fer-overlay: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_INPUT
+    except Exception as exc:  # a bug of ours: still one line, unless a traceback is asked for
+        if os.environ.get("FER_OVERLAY_DEBUG"):
+            raise
+        print(
+            f"fer-overlay: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(set FER_OVERLAY_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     return 0
 
 
