@@ -84,6 +84,9 @@ class CaptureWorker(QObject):
     """The target's new :class:`Rect` (window moved or resized)."""
     ready = Signal()
     """The model is loaded and the first capture is scheduled."""
+    notice = Signal(str, str)
+    """(kind, text): a hint that does not stop the session (kind "model": not verified; "gallery": tiles
+    too small); an empty text withdraws the hint of that kind."""
 
     def __init__(
         self,
@@ -107,6 +110,7 @@ class CaptureWorker(QObject):
         self._sct = None
         self._t0 = 0.0
         self._paused_msg = ""
+        self._hint = ""
         self._last_rect: Rect | None = None
         self.frames = 0
         self.last_ms = 0.0
@@ -133,6 +137,8 @@ class CaptureWorker(QObject):
             self.failed.emit(f"analysis could not start: {exc}")
             return
         self.ready.emit()
+        if self._analyzer.note:
+            self.notice.emit("model", f"Model not verified: {self._analyzer.note}.")
         self._t0 = time.monotonic()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -219,12 +225,17 @@ class CaptureWorker(QObject):
         mask_rects(image, rect, covers)
         self.last_capture = image  # what was analysed (memory only; shown nowhere, never written)
         from fer_overlay.app.engine import to_update
+        from fer_overlay.session import gallery_note
 
         ts = time.monotonic() - self._t0
         result = self._analyzer.process(image, ts)
         if self._paused_msg:
             self._paused_msg = ""
             self.resumed.emit()
+        hint = gallery_note(result)
+        if hint != self._hint:  # said once when it appears, and withdrawn when it is gone
+            self._hint = hint
+            self.notice.emit("gallery", hint[0].upper() + hint[1:] + "." if hint else "")
         self.frames += 1
         frame = self._analyzer.annotated(result) if self.keep_frames else None
         self.updated.emit(to_update(result, ts, frame))

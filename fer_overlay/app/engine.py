@@ -123,6 +123,11 @@ class Analyzer:
         self.annotate = annotate
         self._annotator = None
 
+    @property
+    def note(self) -> str:
+        """Why the model could not be verified against its metrics JSON ("" when it was)."""
+        return self._session.pipeline.classifier.note
+
     def process(self, image: np.ndarray, timestamp: float) -> Result:
         """BGR uint8 (H, W, 3) -> the engine's :class:`Result` for this frame (tracked and smoothed)."""
         self._index += 1

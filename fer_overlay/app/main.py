@@ -59,6 +59,15 @@ automatic collection triggered in the capture thread would destroy them there an
 PySide6 6.12 on Python 3.11)."""
 
 
+def _reason(exc: OSError) -> str:
+    """An OSError in words: our sinks' own one-line message, else "reason: file"."""
+    from fer_overlay.sinks import SinkError
+
+    if isinstance(exc, SinkError) or not exc.strerror:
+        return str(exc)
+    return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+
+
 def _dot_icon(colour: str) -> QIcon:
     pix = QPixmap(32, 32)
     pix.fill(Qt.GlobalColor.transparent)
@@ -174,6 +183,7 @@ class FerOverlayApp(QObject):
         self.camera_error = ""
         self.updates = 0
         self.worker_ready = False
+        self._notes: dict[str, str] = {}
         self._dialogs: list[QWidget] = []
         self._gc_timer = QTimer(self)
         self._gc_timer.timeout.connect(gc.collect)
@@ -275,7 +285,7 @@ class FerOverlayApp(QObject):
                 else "nothing chosen: choose a meeting window or draw a region"
             )
             self.control.target.setText(f"Analyses: {t}")
-            self.control.message.setText(paused)
+            self.control.message.setText(paused or self.state.note)
             if not running:
                 self.control.stats.setText("")
             self.control.setWindowTitle("FER Overlay – ANALYSIS ON" if running else "FER Overlay")
@@ -347,9 +357,17 @@ class FerOverlayApp(QObject):
         if target != self.target:
             self.set_target(target)
         if self.recorder is None:
-            self.recorder = CaptureLog(
-                self.settings.resolved_data_dir(), target.describe(), self.settings.class_only
-            )
+            try:
+                self.recorder = CaptureLog(
+                    self.settings.resolved_data_dir(), target.describe(), self.settings.class_only
+                )
+            except OSError as exc:  # a read-only or full data folder: say so, start nothing
+                self.state.note = f"Cannot record a session: {_reason(exc)}. Nothing was started."
+                self._refresh_ui()
+                self._notify(self.state.note)
+                return False
+        self._notes = {}
+        self.state.note = ""
         self.state.class_only = self.settings.class_only
         self.state.running = True
         self.state.paused_message = ""
@@ -369,6 +387,7 @@ class FerOverlayApp(QObject):
         self.worker.failed.connect(self._on_failed)
         self.worker.target_moved.connect(self._on_target_moved)
         self.worker.ready.connect(self._on_worker_ready)
+        self.worker.notice.connect(self._on_notice)
         if target.kind == "region" and target.region is not None:
             self.overlay.follow(target.region)
         self._refresh_exclusions()
@@ -435,12 +454,39 @@ class FerOverlayApp(QObject):
                 f"{u.participants} participants · {rate:.1f} captures/s · analysis {total:.0f} ms/capture"
             )
         if self.recorder is not None:
-            self.recorder.add(u)
+            try:
+                self.recorder.add(u)
+            except OSError as exc:
+                self._recording_failed(exc)
+                return
         self.overlay.update()
         if self.camera is not None:
             self._camera_send()
         if self.state.paused_message:
             self._on_resumed()
+
+    def _recording_failed(self, exc: OSError) -> None:
+        """The session log cannot be written (full disk): stop, keep what is logged, say so."""
+        folder = self.recorder.folder if self.recorder is not None else None
+        captures = self.recorder.captures if self.recorder is not None else 0
+        self.stop_session(export=False)
+        text = (
+            f"Session stopped: its log cannot be written ({_reason(exc)}). The {captures} captures logged "
+            f"before are kept in {folder}; free some space, then use Export session…"
+        )
+        self.state.note = text
+        self._notify(text)
+        self._refresh_ui()
+        if self.show_dialogs:
+            self._show_box(QMessageBox.Icon.Warning, text)
+
+    def _on_notice(self, kind: str, text: str) -> None:
+        """A hint from the capture thread (model not verified, tiles too small); "" withdraws it."""
+        self._notes[kind] = text
+        self.state.note = " ".join(t for t in self._notes.values() if t)
+        self._refresh_ui()
+        if text:
+            self._notify(text)
 
     def _on_paused(self, message: str) -> None:
         self.state.paused_message = message
@@ -453,6 +499,8 @@ class FerOverlayApp(QObject):
 
     def _on_failed(self, message: str) -> None:
         self.stop_session(export=False)
+        self.state.note = message  # stays in the control window and the overlay until the next start
+        self._refresh_ui()
         self._notify(message)
         if self.show_dialogs:
             self._show_box(QMessageBox.Icon.Critical, message)
@@ -545,7 +593,9 @@ class FerOverlayApp(QObject):
         try:
             result = export_session(source, Path(folder), self.settings.export_interval_s)
         except OSError as exc:
-            self._notify(f"Export failed: {exc}")
+            self.state.note = f"Export failed: {_reason(exc)}. The session log is kept; export it again."
+            self._refresh_ui()
+            self._notify(self.state.note)
             return None
         self.last_export = result
         self._notify(f"Session exported to {result.folder}")

@@ -40,6 +40,8 @@ class DashboardState:
     """(session seconds, class engagement) pairs for the sparkline."""
     running: bool = False
     paused_message: str = ""
+    note: str = ""
+    """A hint for the instructor (tiles too small, model not verified...); not sent to the camera."""
     class_only: bool = False
     compact: bool = False
     sparkline_minutes: float = 5.0
@@ -72,6 +74,15 @@ def row_texts(u: Update | None) -> list[RowText]:
         else:
             out.append(RowText(r.label, EMOTIONS[r.emotion], f"{100 * r.confidence:.0f}%", r.emotion))
     return out
+
+
+def empty_text(s: DashboardState) -> str:
+    """What the participant list says when it has no row ("" when it has rows)."""
+    if s.update is None:
+        return "Start a session to see indicators." if not s.running else "Analysing…"
+    if not s.update.rows:  # analysed, but no tile and no face: say so rather than show an empty list
+        return "No participants found: is the meeting's gallery view on screen?"
+    return ""
 
 
 def _font(size: float, bold: bool = False) -> QFont:
@@ -116,11 +127,12 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
         QRectF(x0, y, w, 16 * scale), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, right
     )
     y += 20 * scale
-    if s.paused_message:
+    message = s.paused_message or ("" if opaque else s.note)
+    if message:
         p.setPen(QColor("#f0c060"))
         p.setFont(_font(8 * scale))
         box = QRectF(x0, y, w, 34 * scale)
-        p.drawText(box, Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignLeft, s.paused_message)
+        p.drawText(box, Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignLeft, message)
         y += 36 * scale
 
     # Engagement gauge (a half ring) and the class emotion mix beside it.
@@ -267,13 +279,11 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
                     Qt.AlignmentFlag.AlignCenter,
                     f"+{len(rows) - len(shown)} more",
                 )
-            if u is None:
+            text = empty_text(s)
+            if text:
                 p.setPen(dim)
-                p.drawText(
-                    QRectF(x0, y, w, rh),
-                    Qt.AlignmentFlag.AlignLeft,
-                    "Start a session to see indicators." if not s.running else "Analysing…",
-                )
+                flags = Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignLeft
+                p.drawText(QRectF(x0, y, w, 2 * rh), flags, text)
     p.restore()
     return drawn
 

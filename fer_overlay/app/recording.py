@@ -1,7 +1,9 @@
 """Session recording that survives a crash, and the export the instructor asks for.
 
 While a session runs, every analysed capture is appended to ``captures.csv`` in the app's data folder
-and flushed at once, so killing the app loses at most the capture in flight. A ``QLockFile`` marks the
+and written through at once (one write per capture), so killing the app loses at most the capture in
+flight; a write that fails (full disk) leaves the earlier captures whole and raises
+:class:`~fer_overlay.sinks.SinkError`, an ``OSError``, for the app to show. A ``QLockFile`` marks the
 session as live; on the next start a session folder whose lock is stale (its process is gone) and that
 was never exported is offered for export. With "class-wide figures only" no participant row is ever
 written, so per-participant data cannot end up in an export.
@@ -30,6 +32,7 @@ from PySide6.QtCore import QLockFile
 from fer_overlay.app.engine import Update
 from fer_overlay.frames import STATE_NAMES, ClassSnapshot, Faces, Frame, Participants, Result, Tiles
 from fer_overlay.labels import EMOTIONS
+from fer_overlay.sinks.record import CsvAppender
 
 LOG = "captures.csv"
 META = "session.json"
@@ -75,27 +78,25 @@ class CaptureLog:
             "exported_to": None,
         }
         write_meta(self.folder, self.meta)
-        self._file = open(self.folder / LOG, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        self._csv = csv.writer(self._file)
-        self._csv.writerow(LOG_FIELDS)
-        self._file.flush()
+        self._file = CsvAppender(self.folder / LOG, LOG_FIELDS, "session log")
         self.captures = 0
 
     def add(self, u: Update) -> None:
-        """Append one capture and flush it to disk (crash-safe up to this capture)."""
+        """Append one capture, written through at once (crash-safe up to this capture)."""
         t = f"{u.timestamp:.3f}"
+        rows = []
         if not self.class_only:
             for r in u.rows:
                 probs = r.probs or (math.nan,) * len(EMOTIONS)
-                self._csv.writerow(
+                rows.append(
                     [t, r.pid, STATE_NAMES[r.state], "", "", "", "", _fmt(r.presence), _fmt(r.engagement)]
                     + [_fmt(v) for v in probs]
                 )
-        self._csv.writerow(
+        rows.append(
             [t, "class", "", u.participants, u.with_face, u.no_face, u.camera_off, "", _fmt(u.engagement)]
             + [_fmt(float(v)) for v in u.distribution]
         )
-        self._file.flush()
+        self._file.write(rows)
         self.captures += 1
 
     def set_class_only(self) -> None:
@@ -105,10 +106,13 @@ class CaptureLog:
         write_meta(self.folder, self.meta)
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        """Close the log; never raises (on a full disk the meta file may keep ``closed: false``)."""
+        self._file.close()
         self.meta["closed"] = True
-        write_meta(self.folder, self.meta)
+        try:
+            write_meta(self.folder, self.meta)
+        except OSError:
+            pass  # the captures are what matters, and they are on disk
         self._lock.unlock()
 
 
