@@ -1,0 +1,145 @@
+"""The desktop app on bad input, on a real X server: a corrupt model, a read-only data or export folder,
+a disk that fills up mid-session, a picture with nobody in it and tiles too small to read. Each ends in
+a visible state (the control window's status and message, the overlay's note), never a traceback, and
+the captures logged before a failure stay whole and exportable. (A meeting window that closes and a
+region off every monitor are in ``test_app_session.py`` and ``test_app_ui.py``.)"""
+
+from __future__ import annotations
+
+import csv
+import resource
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+import fer_overlay.app  # noqa: E402, F401  (first: applies the PySide6 6.12 refcount workaround)
+from fer_overlay.classify import default_model_path  # noqa: E402
+
+WAIT_MS = 90_000
+
+
+@pytest.fixture
+def make_app(display, qapp, tmp_path):
+    from fer_overlay.app.main import FerOverlayApp
+
+    made = []
+
+    def make(**values):
+        store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        base = {
+            "privacy_acknowledged": True,
+            "data_dir": str(tmp_path / "data"),
+            "export_dir": str(tmp_path / "exports"),
+            "rate_hz": 4.0,
+        }
+        for key, value in {**base, **values}.items():
+            store.setValue(key, value)
+        store.sync()
+        app = FerOverlayApp(store, show_dialogs=False)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.shutdown()
+
+
+def _region(x: int, y: int, w: int, h: int):
+    from fer_overlay.app.capture import Target
+    from fer_overlay.app.windows import Rect
+
+    return Target("region", region=Rect(x, y, w, h))
+
+
+def test_corrupt_model_is_shown_and_nothing_runs(make_app, qtbot, tmp_path):
+    from test_hardening import _corrupt_weights
+
+    shipped = default_model_path()
+    bad = tmp_path / "model" / shipped.name
+    bad.parent.mkdir()
+    shutil.copy(shipped, bad)
+    shutil.copy(shipped.with_suffix(".json"), bad.with_suffix(".json"))
+    _corrupt_weights(bad)
+    app = make_app(model_path=str(bad))
+    assert app.start_session(_region(0, 0, 640, 360))
+    qtbot.waitUntil(lambda: not app.running, timeout=WAIT_MS)
+    assert "does not match the sha256" in app.control.message.text()
+    assert "analysis off" in app.control.status.text()
+    assert "sha256" in app.state.note and not app.state.running  # the overlay says it too
+
+
+def test_read_only_data_folder_starts_nothing_and_says_why(make_app, tmp_path):
+    from test_hardening import read_only
+
+    with read_only(tmp_path / "data") as data:
+        app = make_app(data_dir=str(data / "sessions"))
+        assert not app.start_session(_region(0, 0, 640, 360))
+        assert not app.running and "analysis off" in app.control.status.text()
+        text = app.control.message.text()
+        assert text.startswith("Cannot record a session") and "Permission denied" in text, text
+
+
+def test_disk_full_mid_session_stops_keeps_captures_and_exports_later(make_app, fer2013, qtbot, tmp_path):
+    from galleries import gallery
+    from test_engine_sources import show_image
+    from test_hardening import read_only
+
+    from fer_overlay.app.recording import pending_sessions, read_captures
+
+    window = show_image(qtbot, gallery(fer2013, 9, seed=71, size=(960, 540)).image, 0, 0)
+    app = make_app()
+    assert app.start_session(_region(0, 0, 960, 540))
+    log = app.recorder.folder / "captures.csv"
+    qtbot.waitUntil(lambda: app.recorder is not None and app.recorder.captures >= 2, timeout=WAIT_MS)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # The log may grow by 100 more bytes: the next capture (ten rows) cannot be written, as on a full disk.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (log.stat().st_size + 100, hard))
+    try:
+        qtbot.waitUntil(lambda: not app.running, timeout=WAIT_MS)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert window.isVisible()
+    note = app.control.message.text()
+    assert note.startswith("Session stopped: its log cannot be written") and "File too large" in note, note
+    assert "analysis off" in app.control.status.text() and app.state.note == note
+    data = log.read_bytes()
+    assert data.endswith(b"\r\n")  # whole captures only: the one that failed was cut back
+    captures = len(read_captures(log.parent))
+    assert captures >= 2 and f"The {captures} captures logged before are kept" in note
+    assert pending_sessions(tmp_path / "data") == [log.parent]  # offered again at the next start
+    # Exporting into a read-only folder fails visibly; into a writable one it has every capture.
+    with read_only(tmp_path / "ro") as ro:
+        assert app.export_current(ro / "export") is None
+        assert app.control.message.text().startswith("Export failed: ")
+    result = app.export_current(tmp_path / "export")
+    assert result is not None and result.captures == captures
+    with open(tmp_path / "export" / "summary.csv", newline="") as handle:
+        klass = [r for r in csv.DictReader(handle) if r["kind"] == "class"]
+    assert int(klass[0]["frames"]) == captures
+
+
+def test_nobody_in_the_picture_and_tiny_tiles_are_visible_states(make_app, fer2013, qtbot):
+    from galleries import gallery
+    from test_engine_sources import show_image
+
+    from fer_overlay.app.overlay import empty_text
+
+    flat = np.full((360, 640, 3), 90, np.uint8)
+    flat[:, :, 0] = np.linspace(60, 200, 640, dtype=np.uint8)[None, :]  # a gradient: no gallery, no face
+    window = show_image(qtbot, flat, 0, 0)
+    app = make_app()
+    assert app.start_session(_region(0, 0, 640, 360))
+    qtbot.waitUntil(lambda: app.state.update is not None, timeout=WAIT_MS)
+    assert app.state.update.rows == () and app.running
+    assert empty_text(app.state).startswith("No participants found")
+    tiny = show_image(qtbot, gallery(fer2013, 25, seed=72, size=(640, 360)).image, 0, 0)  # 43 px tiles
+    qtbot.waitUntil(lambda: "tiles are small" in app.state.note, timeout=WAIT_MS)
+    assert "tiles are small" in app.control.message.text() and app.running
+    assert empty_text(app.state) == ""  # the tiles are listed, with their states
+    window.close()
+    tiny.close()
