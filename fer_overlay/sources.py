@@ -10,10 +10,10 @@ Live sources (screen, webcam) pace themselves in wall-clock time and never queue
 stops pulling (a paused GUI) simply stops the capture, and one that falls behind gets the newest frame,
 not a backlog. File sources go as fast as the consumer. Anything unreadable raises :class:`SourceError`
 with a one-line message, before the first frame where possible: a video cut short (fewer frames than
-its container announces) raises it after its last readable frame, a window that closes at its next
-look-up. A region or window partly off the screen is clipped to the part on a monitor; one with less
-than 32 pixels left on any monitor is an error. FFmpeg's own messages inside OpenCV are silenced
-(``OPENCV_FFMPEG_LOGLEVEL``), so stderr keeps our one line.
+its container announces) raises it after its last readable frame, a window that closes or is
+minimised at its next look-up (once a second). A region or window partly off the screen is clipped
+to the part on a monitor; one with less than 32 pixels left on any monitor is an error. FFmpeg's own
+messages inside OpenCV are silenced (``OPENCV_FFMPEG_LOGLEVEL``), so stderr keeps our one line.
 
     >>> with open_source("screen:0,0,640,480", fps=2, duration=5) as frames:   # doctest: +SKIP
     ...     for frame in frames:
@@ -125,6 +125,8 @@ def _x11_window_rect(title: str) -> tuple[int, int, int, int]:
     vals = {k: int(v) for k, v in re.findall(r"(Absolute upper-left [XY]|Width|Height):\s+(-?\d+)", out)}
     if len(vals) < 4:
         raise SourceError(f"no window titled {title!r}")
+    if "Map State: IsViewable" not in out:  # minimised or hidden: its rectangle shows other windows
+        raise SourceError(f"the window titled {title!r} is minimised or hidden")
     return vals["Absolute upper-left X"], vals["Absolute upper-left Y"], vals["Width"], vals["Height"]
 
 
@@ -136,6 +138,8 @@ def _windows_window_rect(title: str) -> tuple[int, int, int, int]:
     hwnd = user32.FindWindowW(None, title)
     if not hwnd:
         raise SourceError(f"no window titled {title!r}")
+    if not user32.IsWindowVisible(hwnd) or user32.IsIconic(hwnd):
+        raise SourceError(f"the window titled {title!r} is minimised or hidden")
     rect = wintypes.RECT()
     user32.GetWindowRect(hwnd, ctypes.byref(rect))
     return rect.left, rect.top, rect.right - rect.left, rect.bottom - rect.top
@@ -178,7 +182,7 @@ class ScreenSource(_LiveSource):
                 except SourceError as exc:
                     if self._box is None:
                         raise
-                    raise SourceError(f"the window {self.window!r} was closed ({exc})") from exc
+                    raise SourceError(f"the window {self.window!r} was closed or hidden ({exc})") from exc
                 self._box, self._located = self._visible(x, y, w, h), time.monotonic()
             return self._box
         if self.region is not None:

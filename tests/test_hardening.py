@@ -93,6 +93,44 @@ def test_region_partly_off_screen_is_clipped_to_what_is_visible(display):
             pass
 
 
+def test_window_closing_mid_session_ends_in_one_line_with_the_rows_kept(small, tmp_path, display, qtbot):
+    """The real command on ``window:TITLE``; the window is hidden (minimised) once rows are recorded."""
+    import time
+
+    from test_engine_sources import show_image
+
+    require(shutil.which("xwininfo") is not None, "xwininfo (x11-utils) missing")
+    window = show_image(qtbot, small, 200, 100)
+    window.setWindowTitle("fer-overlay hardening meeting")
+    qtbot.wait(200)
+    table = tmp_path / "live.csv"
+    args = ["analyze", "window:fer-overlay hardening meeting", "--fps", "4", "--interval", "0.5", "--csv"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer_overlay.cli", *args, str(table), "--quiet"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if table.exists() and sum(",class," in line for line in table.read_text().splitlines()) >= 2:
+                break
+            qtbot.wait(100)
+        assert proc.poll() is None, proc.communicate()
+        window.hide()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2
+    line = one_error_line(err)
+    assert "was closed or hidden" in line and "minimised or hidden" in line and str(table) in line, line
+    klass = [r for r in csv_rows(table) if r["kind"] == "class"]
+    assert len(klass) >= 2 and all(int(r["frames"]) >= 1 for r in klass)
+
+
 def test_truncated_video_keeps_the_rows_before_the_cut(small, tmp_path, capfd):
     frames = [np.roll(small, 3 * i, axis=1) if i % 10 == 0 else small for i in range(60)]
     whole = write_video(tmp_path / "whole.avi", frames, fps=10)  # AVI: readable up to a cut
