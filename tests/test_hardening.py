@@ -383,6 +383,30 @@ def test_recorder_cuts_back_to_whole_rows_when_a_write_fails(small, tmp_path):
     assert len(rows) == 5 and rows[-1]["kind"] == "class" and rows[-1]["time_s"] == "0.50"
 
 
+def test_annotated_video_on_a_full_disk_is_reported_not_silently_short(small, tmp_path):
+    """OpenCV's video writer ignores write errors; the writer reads the frame count back."""
+    from fer_overlay.sinks import AnnotatedWriter
+
+    pipe = Pipeline()
+    results = [pipe(Frame(small, 0.5 * i)) for i in range(6)]
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    writer = AnnotatedWriter(tmp_path / "a.mp4", fps=2)
+    with pytest.raises(SinkError, match="cannot write video .*a.mp4: it holds 0 of 6 frames"):
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, hard))  # room for about one frame
+        try:
+            with writer:
+                for r in results:
+                    writer.append(r)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    with AnnotatedWriter(tmp_path / "b.mp4", fps=2) as ok:  # the same without a limit
+        for r in results:
+            ok.append(r)
+    video = cv2.VideoCapture(str(tmp_path / "b.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    video.release()
+
+
 def _cli(args: list[str], cwd: Path, fsize: int | None = None) -> subprocess.CompletedProcess:
     """``fer-overlay`` in its own process, optionally with a file size limit (RLIMIT_FSIZE)."""
 
