@@ -51,8 +51,11 @@ resolution. MTCNN: webcam faces (25-70% of a tile) stay >= 18 px, and recall was
 (92% vs 91% on 300 PublicTest faces) at 15-30% less time. Haar needs faces of ~30 px and more. The SSD
 sees its native 300x300 input (``SSD_SIZE``): chained after MTCNN on 1000 PublicTest faces it found 992
 at 300, 989 at 200 and 981 at 150."""
-VERIFY_THRESHOLD = 0.8
-"""Face probability the last MTCNN stage must give a known face to keep it without a full search."""
+VERIFY_THRESHOLD = 0.7
+"""Face probability the last MTCNN stage must give a known face to keep it without a full search. 0.8
+made faces found at 0.5-0.8 (``TILE_THRESHOLDS``) fail their re-check and be searched again every frame;
+with 0.7 as with 0.8, 9 of 198 faces blurred past recognition were still kept as faces (a fresh search
+also finds 9 there), 0.6 kept 11."""
 CHANGED_LEVELS, CHANGED_SHARE = 10, 0.02
 """A tile's picture has changed when more than 2% of its 32x18 thumbnail's cells moved by more than 10
 grey levels since it was last searched. Webcam noise averages out in a cell (a few levels at most); a
@@ -73,6 +76,10 @@ tiles: 0.5 found 992 faces / 1 false face, 0.6 989 / 0, 0.7 986 / 0, 0.8 984 / 0
 KEEP_TOP = 3
 """Per tile, MTCNN candidates that reach its last network (a tile keeps one face; 3 leaves room for a
 non-face scoring above the face at the second stage)."""
+WINDOW, WINDOW_HEIGHT = 2.2, 75
+"""A face only a later search had found is looked for again in a square of 2.2 face widths around its
+last place (the face ~45% of it), shrunk to at most 75 px: for the SSD a 150x150 input instead of 300x300.
+If it is not there, its whole tile is searched as usual."""
 FRAME_WIDTH = 1280
 """Without tiles the whole frame is shrunk to this width before detection."""
 # A detector: (gray uint8 images of one shape, min side px, max side px, many, fine) -> per image (boxes
@@ -221,7 +228,8 @@ def _ssd(threads: int = 1) -> Detect:
             return []
         h, w = grays[0].shape
         colour = [cv2.cvtColor(g, cv2.COLOR_GRAY2BGR) for g in grays]
-        net.setInput(cv2.dnn.blobFromImages(colour, 1.0, (SSD_SIZE, SSD_SIZE), (104, 177, 123)))
+        size = min(SSD_SIZE, 2 * h)  # small pictures (a window around a face) upsampled 2x, not to 300
+        net.setInput(cv2.dnn.blobFromImages(colour, 1.0, (size, size), (104, 177, 123)))
         rows = net.forward()[0, 0]  # (K, 7): image, label, score, x0, y0, x1, y1 (0-1)
         out = []
         for i in range(len(grays)):
@@ -381,8 +389,8 @@ class FaceDetector:
     ]:
         """What the last frame tells about this one, per tile: an unchanged picture (an empty chair, a
         still participant, a frozen video) keeps its last result, faces or none; a face in a changed
-        picture is re-checked by the first detector's last stage alone, at its last place, unless only a
-        later search (another detector, a turned tile) had found it: that search goes first instead.
+        picture is re-checked by the first detector's last stage alone, at its last place; if that fails
+        and only a later search (another detector, a turned tile) had found it, that search goes first.
         Returns the faces found, the tiles known to be empty, this frame's thumbnails, and those
         preferred searches per tile."""
         thumbs = {}
@@ -393,13 +401,13 @@ class FaceDetector:
             )
         found: dict[int, tuple[np.ndarray, float]] = {}
         empty: set[int] = set()
-        prefer: dict[int, tuple[float, int]] = {}
+        prefer: dict[int, tuple[tuple[float, int], np.ndarray]] = {}
         if not self.track or not self._memo or not todo:
             return found, empty, thumbs, prefer
         from fer_overlay.track import iou
 
         overlap = iou(tiles.xyxy[todo], np.array([m[0] for m in self._memo]))
-        recheck: list[tuple[int, np.ndarray]] = []
+        recheck: list[tuple[int, np.ndarray, tuple[float, int]]] = []
         for i, t in enumerate(todo):
             j = int(overlap[i].argmax())
             if overlap[i, j] < 0.9:
@@ -411,31 +419,43 @@ class FaceDetector:
                     empty.add(t)
                 else:
                     found[t] = (box, score)
-            elif box is not None and how != (0.0, 0):
-                prefer[t] = how  # the first detector could not see it upright: its re-check would fail
             elif box is not None and self._refine is not None:
-                recheck.append((t, box))
+                recheck.append((t, box, how))
+            elif box is not None:
+                prefer[t] = (how, box)
         if recheck:
-            boxes, probs = self._refine(gray, np.array([b for _, b in recheck], np.float32))
-            for (t, _), box, p in zip(recheck, boxes, probs, strict=True):
+            boxes, probs = self._refine(
+                gray, np.array([b for _, b, _ in recheck], np.float32), np.array([h[0] for *_, h in recheck])
+            )
+            for (t, last, how), box, p in zip(recheck, boxes, probs, strict=True):
                 x0, y0, x1, y1 = tiles.xyxy[t]
                 cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
                 if p >= VERIFY_THRESHOLD and x0 <= cx < x1 and y0 <= cy < y1:
                     found[t] = (box, float(p))
+                elif how != (0.0, 0):
+                    # Only a later search (another detector, a turned tile) had found it, and the last
+                    # network does not confirm it now (it does for about half of them): that search next.
+                    prefer[t] = (how, last)
         return found, empty, thumbs, prefer
 
     @staticmethod
     def _search(
-        gray: np.ndarray, tiles: Tiles, todo: list[int], name: str, detect: Detect, angle: float = 0.0
+        gray: np.ndarray,
+        regions: dict[int, np.ndarray],
+        name: str,
+        detect: Detect,
+        angle: float = 0.0,
+        height: int | None = None,
     ) -> dict[int, tuple[np.ndarray, float]]:
-        """Full search of the ``todo`` tiles: tiles of one shape (a grid's) resized to one size and
-        detected as one batch; the largest face of a tile is its participant. With ``angle`` the tiles
-        are searched rotated by that many degrees, and a face found is returned as the upright square of
-        the same size around its centre (the crop FER2013 would have: its faces are not de-rotated)."""
+        """Full search of each tile's ``regions`` (the tile, or a window around its last face): regions of
+        one shape (a grid's tiles) resized to one size, at most ``DETECT_HEIGHT`` (or ``height``) high,
+        and detected as one batch; the largest face of a region is its participant. With ``angle`` the
+        regions are searched rotated by that many degrees, and a face found is returned as the upright
+        square of the same size around its centre (the crop FER2013 would have: its faces are not
+        de-rotated)."""
         groups: dict[tuple[int, int], list[int]] = {}
-        for t in todo:
-            x0, y0, x1, y1 = tiles.xyxy[t]
-            h = min(DETECT_HEIGHT.get(name, 100), int(y1 - y0))
+        for t, (x0, y0, x1, y1) in regions.items():
+            h = min(DETECT_HEIGHT.get(name, 100), height or DETECT_HEIGHT.get(name, 100), int(y1 - y0))
             aspect = (
                 round((x1 - x0) / (y1 - y0) * 20) / 20
             )  # to 0.05: a grid's tiles, a pixel apart, share it
@@ -443,7 +463,7 @@ class FaceDetector:
             groups.setdefault((h, w), []).append(t)
         out: dict[int, tuple[np.ndarray, float]] = {}
         for (h, w), members in groups.items():
-            full = [gray[y0:y1, x0:x1] for x0, y0, x1, y1 in tiles.xyxy[members]]
+            full = [gray[y0:y1, x0:x1] for x0, y0, x1, y1 in (regions[t] for t in members)]
             crops = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in full]
             if angle:
                 turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
@@ -459,11 +479,20 @@ class FaceDetector:
                     half = (b[k, 2] - b[k, 0]) / 2
                     b = np.array([[cx - half, cy - half, cx + half, cy + half]], np.float32)
                     k = 0
-                x0, y0, x1, y1 = tiles.xyxy[t]
+                x0, y0, x1, y1 = regions[t]
                 fx, fy = (x1 - x0) / w, (y1 - y0) / h
                 box = b[k] * np.array([fx, fy, fx, fy], np.float32) + np.array([x0, y0, x0, y0], np.float32)
                 out[t] = (box.astype(np.float32), float(s[k]))
         return out
+
+    @staticmethod
+    def _window(box: np.ndarray, tile: np.ndarray) -> np.ndarray:
+        """The square of ``WINDOW`` face widths around a known face, inside its tile."""
+        c, half = (box[:2] + box[2:]) / 2, WINDOW * (box[2] - box[0]) / 2
+        x0, y0, x1, y1 = tile
+        return np.array(
+            [max(x0, c[0] - half), max(y0, c[1] - half), min(x1, c[0] + half), min(y1, c[1] + half)]
+        ).astype(np.int32)
 
     def detect_boxes(self, image: np.ndarray, tiles: Tiles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detector boxes in frame pixels, their tile ids and scores (before the crop convention);
@@ -485,17 +514,25 @@ class FaceDetector:
         # Each detector of the chain searches the tiles the previous ones found no face in; then the chain
         # again on the tiles turned by +-ROTATIONS degrees (a head tilted over ~20 degrees escapes upright
         # detectors). A face only a later search had found last frame gets that search first.
+        # That search looks in a window around the face's last place first, a few times cheaper.
         passes = [(0.0, k) for k in range(len(self.names))]
         passes += [(a, k) for r in ROTATIONS for a in (r, -r) for k in range(len(self.names))]
         first = [
-            (how, [t for t, p in prefer.items() if p == how]) for how in passes if how in prefer.values()
+            (how, [t for t, (p, _) in prefer.items() if p == how], windowed)
+            for how in passes
+            if how in {p for p, _ in prefer.values()}
+            for windowed in (True, False)
         ]
-        for (angle, k), only in first + [(how, todo) for how in passes]:
+        for (angle, k), only, windowed in first + [(how, todo, False) for how in passes]:
             rest = [t for t in only if t not in found and t not in skip]
             if not rest:
                 continue
             name, detect = self.names[k], self._detects[k]
-            new = self._search(gray, tiles, rest, name, detect, angle)
+            if windowed:
+                regions = {t: self._window(prefer[t][1], tiles.xyxy[t]) for t in rest}
+                new = self._search(gray, regions, name, detect, angle, WINDOW_HEIGHT)
+            else:
+                new = self._search(gray, {t: tiles.xyxy[t] for t in rest}, name, detect, angle)
             if name != self.names[0]:  # express its boxes in the first detector's crop convention
                 ratio = CROP_CONVENTION[name][0] / CROP_CONVENTION[self.names[0]][0]
                 for t, (box, score) in new.items():
@@ -512,7 +549,11 @@ class FaceDetector:
         fitted = getattr(self._detects[0], "fits_fine", False)
         fresh = [i for i, t in enumerate(ids) if t not in known and not (fitted and source[t] == (0.0, 0))]
         if self._refine is not None and fresh:
-            refined, probs = self._refine(gray, np.array([boxes[i] for i in fresh], np.float32))
+            refined, probs = self._refine(
+                gray,
+                np.array([boxes[i] for i in fresh], np.float32),
+                np.array([source[ids[i]][0] for i in fresh]),
+            )
             for i, box, p in zip(fresh, refined, probs, strict=True):
                 if p >= 0.5:
                     boxes[i] = box

@@ -267,11 +267,32 @@ class MTCNN:
             out.append((boxes[idx].astype(np.float32), score[idx].astype(np.float32)))
         return out
 
-    def refine(self, gray: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def refine(
+        self, gray: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The last network alone on known boxes of a (full-resolution) gray image: the boxes re-fitted,
-        and the probability that each still holds a face."""
+        and the probability that each still holds a face. ``angles`` (degrees, per box): the face in that
+        box is tilted, as found on a tile turned by that angle; its crop is turned the same way about the
+        box's centre so the network sees it upright, and the re-fitted box comes back as the upright
+        square of the fitted size around the fitted centre."""
         if len(boxes) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         sq = np.fix(square(np.asarray(boxes, np.float64)))
-        reg, prob = self._run("onet", ["dense_5", "softmax_2"], _net_input(crops(gray, sq, 48)))
-        return regress(sq, reg).astype(np.float32), prob[:, 1].astype(np.float32)
+        x = crops(gray, sq, 48)
+        turned = np.nonzero(angles)[0] if angles is not None else []
+        for k in turned:
+            centre = (sq[k, :2] + sq[k, 2:]) / 2
+            turn = cv2.getRotationMatrix2D(tuple(centre), float(angles[k]), 48.0 / (sq[k, 2] - sq[k, 0] + 1))
+            turn[:, 2] += 24.0 - centre  # the box's centre lands on the crop's
+            x[k] = cv2.warpAffine(gray, turn, (48, 48), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        reg, prob = self._run("onet", ["dense_5", "softmax_2"], _net_input(x))
+        fitted = regress(sq, reg)  # for a turned crop: in the frame turned about the box's centre
+        for k in turned:
+            centre = (sq[k, :2] + sq[k, 2:]) / 2
+            back = cv2.invertAffineTransform(cv2.getRotationMatrix2D(tuple(centre), float(angles[k]), 1.0))
+            cx, cy = back @ np.array(
+                [(fitted[k, 0] + fitted[k, 2]) / 2, (fitted[k, 1] + fitted[k, 3]) / 2, 1.0]
+            )
+            half = (fitted[k, 2] - fitted[k, 0]) / 2
+            fitted[k] = (cx - half, cy - half, cx + half, cy + half)
+        return fitted.astype(np.float32), prob[:, 1].astype(np.float32)
