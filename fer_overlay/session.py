@@ -27,7 +27,8 @@ import numpy as np
 from fer_overlay.aggregate import snapshot
 from fer_overlay.classify import Classifier
 from fer_overlay.faces import FaceDetector
-from fer_overlay.frames import Frame, Result
+from fer_overlay.frames import Faces, Frame, Result
+from fer_overlay.labels import EMOTIONS
 from fer_overlay.layout import detect_tiles, parse_layout
 from fer_overlay.sources import DEFAULT_FPS, Source, open_source
 from fer_overlay.track import TAU_S, Tracker
@@ -36,6 +37,19 @@ SMALL_TILE_PX = 60
 """Gallery tiles lower than this (median, in captured pixels) hold faces of ~20-30 px, too few for the
 detector and the 48x48 classifier: on synthetic galleries face recall is ~85% at 55-60 px tiles, ~30% at
 43 px and under 10% at 36 px (a 10x10 gallery in a 960x540 window)."""
+
+
+CROP_BLOCK, CROP_CHANGED = 8, 4.0
+"""A face keeps its last probabilities while no 8x8 block of its 48x48 crop has moved by more than 4 grey
+levels (block means) since it was last classified. Webcam noise averages out in a block (a grey level
+or less); a changed expression moves the blocks over the mouth, eyes or brows by tens of levels."""
+
+
+def same_face(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two 48x48 crops show the same picture up to noise (see ``CROP_CHANGED``)."""
+    n = a.shape[0] // CROP_BLOCK
+    blocks = (a.astype(np.float32) - b.astype(np.float32)).reshape(n, CROP_BLOCK, n, CROP_BLOCK)
+    return bool(np.abs(blocks.mean(axis=(1, 3))).max() <= CROP_CHANGED)
 
 
 def gallery_note(result: Result) -> str:
@@ -70,11 +84,47 @@ class Pipeline:
         # Consecutive frames: known faces are re-checked cheaply instead of searched again (see faces.py).
         self.detector = FaceDetector(detector, track=True)
         self.tracker = Tracker(tau=tau)
+        self._classified: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tile -> (crop, probabilities)
+        self.classified = 0
+        """Faces the classifier ran on in the last frame (the others kept their probabilities)."""
+
+    @property
+    def reuse_unchanged(self) -> bool:
+        """Whether a tile whose picture has not changed keeps its last face and probabilities (the
+        default; ``bench`` turns it off to time frames where every picture changed)."""
+        return self.detector.reuse_unchanged
+
+    @reuse_unchanged.setter
+    def reuse_unchanged(self, value: bool) -> None:
+        self.detector.reuse_unchanged = value
 
     def reset(self) -> None:
         """Forget all participants and faces (a new source)."""
         self.detector.reset()
         self.tracker.reset()
+        self._classified = {}
+
+    def _classify(self, faces: Faces) -> np.ndarray:
+        """Probabilities for every face, one batched call for those whose crop changed since their tile's
+        last classification (a still participant costs nothing). Faces without a tile (whole-frame
+        search) are always classified."""
+        probs = np.zeros((len(faces), len(EMOTIONS)), np.float32)
+        todo, keep = [], {}
+        for i, (tile, crop) in enumerate(zip(faces.tile_id.tolist(), faces.crops, strict=True)):
+            last = self._classified.get(tile) if self.reuse_unchanged and tile >= 0 else None
+            if last is not None and same_face(last[0], crop):
+                probs[i] = last[1]
+                keep[tile] = last  # compared with the crop last classified, so slow drifts add up
+            else:
+                todo.append(i)
+        if todo:
+            probs[todo] = self.classifier.predict(faces.crops[todo])
+        for i in todo:
+            if faces.tile_id[i] >= 0:
+                keep[int(faces.tile_id[i])] = (faces.crops[i], probs[i])
+        self._classified = keep
+        self.classified = len(todo)
+        return probs
 
     def __call__(self, frame: Frame, capture_ms: float = 0.0) -> Result:
         t0 = time.perf_counter()
@@ -82,7 +132,7 @@ class Pipeline:
         t1 = time.perf_counter()
         faces = self.detector(frame.image, tiles)
         t2 = time.perf_counter()
-        faces = replace(faces, probs=self.classifier.predict(faces.crops))  # one batched call per frame
+        faces = replace(faces, probs=self._classify(faces))
         t3 = time.perf_counter()
         participants = self.tracker.update(tiles, faces, frame.timestamp)
         snap = snapshot(participants, frame.timestamp)

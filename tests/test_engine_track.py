@@ -113,3 +113,27 @@ def test_snapshot_averages_seen_faces_only(fer2013, classifier):
     np.testing.assert_allclose(snap.distribution, people.probs[seen].mean(axis=0), rtol=1e-5)
     assert snap.engagement == pytest.approx(float(np.mean(people.engagement[people.state != CAMERA_OFF])))
     assert snap.participants == 9 and snap.camera_off == 3
+
+
+def test_unchanged_faces_keep_their_probabilities_changed_ones_are_classified(fer2013, classifier):
+    """A live pipeline classifies only the faces whose crop changed: webcam noise keeps the last
+    probabilities, a new face in a tile gets what a fresh classification gives."""
+    g = gallery(fer2013, 9, seed=4)
+    pipe = Pipeline(classifier)
+    first = pipe(Frame(g.image, 0.0))
+    assert pipe.classified == len(first.faces) >= 8
+    noisy = np.clip(g.image + np.random.default_rng(0).normal(0, 2, g.image.shape), 0, 255).astype(np.uint8)
+    again = pipe(Frame(noisy, 0.5))
+    assert pipe.classified == 0
+    np.testing.assert_array_equal(again.faces.probs, first.faces.probs)
+    # One tile's face replaced by another person's, same place: only that face is classified again.
+    other = make_gallery(fer2013["PrivateTest"].faces[[0, 1, 2, 3, 200, 5, 6, 7, 8]], 3, 3, seed=4)
+    changed = pipe(Frame(other.image, 1.0))
+    assert pipe.classified == 1
+    j = int(np.where(changed.faces.tile_id == 4)[0][0])
+    np.testing.assert_allclose(
+        changed.faces.probs[j], classifier.predict(changed.faces.crops[j : j + 1])[0], atol=1e-6
+    )
+    pipe.reuse_unchanged = False  # what `bench` times as "moving": every face classified
+    pipe(Frame(other.image, 1.5))
+    assert pipe.classified == len(changed.faces)
