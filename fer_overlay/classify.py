@@ -88,6 +88,9 @@ class Classifier:
         self.note = verify_model(self.path)  # why it could not be verified; "" when its checksum matched
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        # Helper threads sleep when a batch is done instead of spinning for more work: a frame has one
+        # batch, and spinning would burn the CPU the other stages (and the meeting app) need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
