@@ -81,9 +81,11 @@ def _capture_ms(frames: int) -> float | None:
 
 
 def live_frames(faces: np.ndarray, n: int, count: int, seed: int = 0) -> list[np.ndarray]:
-    """``count`` frames of a live gallery of ``n`` participants at 10 Hz: webcam noise (sigma 2 grey
-    levels) on every frame, and on each a quarter of the participants moved (their tile switches to a
-    second rendering of the same face, placed and lit differently, so its face must be found again)."""
+    """``count`` frames of a live gallery of ``n`` participants, one every 0.5 s (the app's 2 Hz):
+    webcam noise (sigma 2 grey levels) on every frame, and on each a quarter of the participants moved
+    since the last one (their tile switches to a second rendering of the same face, placed and lit
+    differently, so its face must be found again) — a participant's picture changes about every 2 s.
+    At 10 Hz the same people would change in a twentieth of the tiles per frame, so fewer than here."""
     rows, cols = _grid(n)
     base = make_gallery(faces[:n], rows, cols, seed=n)
     other = make_gallery(faces[:n], rows, cols, seed=n + 1000).image
@@ -131,8 +133,8 @@ def bench(
     for n in tiles:
         g = make_gallery(faces[:n], *_grid(n), seed=n)
         # cold: a fresh session's first frame, every face searched in the whole tile;
-        # live: a live session at 10 Hz (see live_frames): noise everywhere, a quarter of the
-        #   participants moved per frame; unchanged tiles keep their faces and probabilities;
+        # live: a live session at 2 Hz (see live_frames): noise everywhere, a quarter of the
+        #   participants moved since the last frame; unchanged tiles keep their faces and probabilities;
         # moving: the worst case, every picture changed on every frame, so every known face is
         #   re-checked at its last place (the others searched again) and every face classified;
         # still: nothing changed (the bench's gallery is static): last faces and probabilities kept.
