@@ -40,7 +40,13 @@ def _load(path: str):
 
 
 def _load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
-    from training.data import default_csv_path
+    try:
+        from training.data import default_csv_path
+    except ImportError:  # the desktop build ships the app, not the training code
+        raise FileNotFoundError(
+            "bench and evaluate build their galleries from FER2013 with the training package: run them "
+            "from a source checkout (pip install -e .)"
+        ) from None
 
     path = default_csv_path()
     if not path.exists():
