@@ -161,6 +161,8 @@ def test_frozen_detectors_and_bad_input(bundle, fer2013, tmp_path):
     proc = run(bundle, "analyze", str(corrupt), cwd=tmp_path)
     assert proc.returncode == 2
     assert "fer-overlay: error: cannot read image" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run(bundle, "bench", "--tiles", "4", cwd=tmp_path)  # developer commands need the source tree
+    assert proc.returncode == 2 and "source checkout" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_windowed_program_opens_the_app_on_x11(bundle, display, tmp_path):
