@@ -68,3 +68,26 @@ def fer2013() -> Fer2013:
     path = default_csv_path()
     require(path.exists(), f"FER2013 not found at {path} (set FER2013_CSV)")
     return load_fer2013(path)
+
+
+def assert_window_appears(proc: subprocess.Popen, title: str = "FER Overlay", seconds: float = 90) -> None:
+    """Wait for an X window named ``title`` (via xwininfo); fail if ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    titles = ""
+    while time.monotonic() < deadline and proc.poll() is None:
+        titles = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True).stdout
+        if title in titles:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    assert title in titles
+
+
+def write_settings(path: Path, values: dict) -> None:
+    """An app settings file (QSettings INI) holding ``values``, for an app started in a subprocess."""
+    from PySide6.QtCore import QSettings
+
+    store = QSettings(str(path), QSettings.Format.IniFormat)
+    for key, value in values.items():
+        store.setValue(key, value)
+    store.sync()

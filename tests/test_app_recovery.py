@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from conftest import write_settings  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QLabel, QMessageBox  # noqa: E402
@@ -52,19 +53,19 @@ def test_killed_session_is_offered_and_exported_class_only(display, qapp, fer201
     qtbot.waitExposed(meeting)
 
     ini, data = tmp_path / "settings.ini", tmp_path / "data"
-    store = QSettings(str(ini), QSettings.Format.IniFormat)
-    for key, value in {
-        "privacy_acknowledged": True,
-        "class_only": True,
-        "target_kind": "region",
-        "region": "0,0,1440,810",
-        "data_dir": str(data),
-        "export_dir": str(tmp_path / "exports"),
-        "export_interval_s": 1.0,
-        "rate_hz": 4.0,
-    }.items():
-        store.setValue(key, value)
-    store.sync()
+    write_settings(
+        ini,
+        {
+            "privacy_acknowledged": True,
+            "class_only": True,
+            "target_kind": "region",
+            "region": "0,0,1440,810",
+            "data_dir": str(data),
+            "export_dir": str(tmp_path / "exports"),
+            "export_interval_s": 1.0,
+            "rate_hz": 4.0,
+        },
+    )
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
@@ -125,17 +126,17 @@ def test_sigterm_stops_and_exports_like_quit(display, qapp, qtbot, tmp_path):
     from fer_overlay.app.recording import pending_sessions, read_meta
 
     ini, data, exports = tmp_path / "settings.ini", tmp_path / "data", tmp_path / "exports"
-    store = QSettings(str(ini), QSettings.Format.IniFormat)
-    for key, value in {
-        "privacy_acknowledged": True,
-        "target_kind": "region",
-        "region": "0,0,800,600",
-        "data_dir": str(data),
-        "export_dir": str(exports),
-        "rate_hz": 4.0,
-    }.items():
-        store.setValue(key, value)
-    store.sync()
+    write_settings(
+        ini,
+        {
+            "privacy_acknowledged": True,
+            "target_kind": "region",
+            "region": "0,0,800,600",
+            "data_dir": str(data),
+            "export_dir": str(exports),
+            "rate_hz": 4.0,
+        },
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "fer_overlay.app", "--settings", str(ini), "--start"],
         cwd=REPO,

@@ -7,12 +7,11 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 
 import cv2
 import numpy as np
 import pytest
-from conftest import require
+from conftest import assert_window_appears, require
 from galleries import gallery, write_video
 from test_engine_sources import show_image
 
@@ -185,15 +184,7 @@ def test_no_subcommand_starts_the_desktop_app(display, tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        titles = ""
-        while time.monotonic() < deadline and proc.poll() is None:
-            titles = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True).stdout
-            if "FER Overlay" in titles:
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert "FER Overlay" in titles
+        assert_window_appears(proc)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

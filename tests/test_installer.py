@@ -15,13 +15,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import require
+from conftest import assert_window_appears, require
 from galleries import gallery
 
 from fer_overlay import __version__
@@ -178,15 +177,7 @@ def test_windowed_program_opens_the_app_on_x11(bundle, display, tmp_path):
         env=env,
     )
     try:
-        deadline = time.monotonic() + 90
-        titles = ""
-        while time.monotonic() < deadline and proc.poll() is None:
-            titles = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True).stdout
-            if "FER Overlay" in titles:
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert "FER Overlay" in titles
+        assert_window_appears(proc)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

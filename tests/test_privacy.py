@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import require
+from conftest import require, write_settings
 from galleries import gallery, write_video
 
 from fer_overlay.classify import default_model_path
@@ -267,7 +267,6 @@ sys.exit(run_app(sys.argv[1:]))
 def test_app_session_opens_no_socket_and_writes_only_its_log_and_export(fer2013, display, qtbot, tmp_path):
     """The desktop app in its own process: a session on a drawn region over a gallery window, ended by
     SIGTERM (which stops and exports it like Quit)."""
-    from PySide6.QtCore import QSettings
     from test_engine_sources import show_image
 
     window = show_image(qtbot, gallery(fer2013, 9, seed=83, size=(960, 540)).image, 0, 0)
@@ -276,17 +275,17 @@ def test_app_session_opens_no_socket_and_writes_only_its_log_and_export(fer2013,
     env = private_env(base)
     data, exports = base / "data", base / "exports"
     ini = base / "settings.ini"
-    store = QSettings(str(ini), QSettings.Format.IniFormat)
-    for key, value in {
-        "privacy_acknowledged": True,
-        "target_kind": "region",
-        "region": "0,0,960,540",
-        "data_dir": str(data),
-        "export_dir": str(exports),
-        "rate_hz": 4.0,
-    }.items():
-        store.setValue(key, value)
-    store.sync()
+    write_settings(
+        ini,
+        {
+            "privacy_acknowledged": True,
+            "target_kind": "region",
+            "region": "0,0,960,540",
+            "data_dir": str(data),
+            "export_dir": str(exports),
+            "rate_hz": 4.0,
+        },
+    )
     audit = tmp_path / "a"
     proc = subprocess.Popen(
         [sys.executable, "-c", AUDIT + APP, "--settings", str(ini), "--start"],
