@@ -80,6 +80,11 @@ WINDOW, WINDOW_HEIGHT = 2.2, 75
 """A face only a later search had found is looked for again in a square of 2.2 face widths around its
 last place (the face ~45% of it), shrunk to at most 75 px: for the SSD a 150x150 input instead of 300x300.
 If it is not there, its whole tile is searched as usual."""
+FULL_SEARCH_EVERY = 4
+"""A tile where the whole chain found no face (someone turned away, an empty chair with moving light) is
+searched by the whole chain (later detectors, turned tiles: ~6 searches) on every 4th frame its picture
+changed, by the first detector upright alone in between (1 search). At 2 Hz a face that comes back
+upright is found at once, a hard one within 2 s."""
 FRAME_WIDTH = 1280
 """Without tiles the whole frame is shrunk to this width before detection."""
 # A detector: (gray uint8 images of one shape, min side px, max side px, many, fine) -> per image (boxes
@@ -374,9 +379,12 @@ class FaceDetector:
         self.track = track
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
-        self._memo: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float, tuple[float, int]]] = []
+        self._memo: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float, tuple[float, int], int]] = []
         # (tile box, 32x18 thumbnail, face box or None, score, (angle, detector index) of the search that
-        # found it; (0, 0) for the first detector upright or a re-check)
+        # found it; (0, 0) for the first detector upright or a re-check, changed frames since the whole
+        # chain last searched a tile without a face)
+        self.searches: list[tuple[str, float, int]] = []
+        """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
     def reset(self) -> None:
         """Forget the previous frame (a new source, or a jump in time)."""
@@ -385,14 +393,20 @@ class FaceDetector:
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
     ) -> tuple[
-        dict[int, tuple[np.ndarray, float]], set[int], dict[int, np.ndarray], dict[int, tuple[float, int]]
+        dict[int, tuple[np.ndarray, float]],
+        set[int],
+        dict[int, np.ndarray],
+        dict[int, tuple[tuple[float, int], np.ndarray]],
+        dict[int, int],
     ]:
         """What the last frame tells about this one, per tile: an unchanged picture (an empty chair, a
         still participant, a frozen video) keeps its last result, faces or none; a face in a changed
         picture is re-checked by the first detector's last stage alone, at its last place; if that fails
         and only a later search (another detector, a turned tile) had found it, that search goes first.
-        Returns the faces found, the tiles known to be empty, this frame's thumbnails, and those
-        preferred searches per tile."""
+        A changed tile without a face is searched by the first detector upright only, but for every
+        ``FULL_SEARCH_EVERY``-th time. Returns the faces found, the tiles known to be empty, this frame's
+        thumbnails, those preferred searches per tile (with the last face box), and the tiles searched
+        lean (with their count of lean searches)."""
         thumbs = {}
         for t in todo:
             x0, y0, x1, y1 = tiles.xyxy[t]
@@ -402,8 +416,9 @@ class FaceDetector:
         found: dict[int, tuple[np.ndarray, float]] = {}
         empty: set[int] = set()
         prefer: dict[int, tuple[tuple[float, int], np.ndarray]] = {}
+        lean: dict[int, int] = {}
         if not self.track or not self._memo or not todo:
-            return found, empty, thumbs, prefer
+            return found, empty, thumbs, prefer, lean
         from fer_overlay.track import iou
 
         overlap = iou(tiles.xyxy[todo], np.array([m[0] for m in self._memo]))
@@ -412,13 +427,16 @@ class FaceDetector:
             j = int(overlap[i].argmax())
             if overlap[i, j] < 0.9:
                 continue
-            _, thumb, box, score, how = self._memo[j]
+            _, thumb, box, score, how, quiet = self._memo[j]
             if self.reuse_unchanged and (np.abs(thumb - thumbs[t]) > CHANGED_LEVELS).mean() <= CHANGED_SHARE:
                 thumbs[t] = thumb  # compare with the picture last searched, so slow drifts add up
                 if box is None:
                     empty.add(t)
+                    lean[t] = quiet  # not searched: its count stands
                 else:
                     found[t] = (box, score)
+            elif box is None and quiet < FULL_SEARCH_EVERY - 1:
+                lean[t] = quiet + 1
             elif box is not None and self._refine is not None:
                 recheck.append((t, box, how))
             elif box is not None:
@@ -436,7 +454,7 @@ class FaceDetector:
                     # Only a later search (another detector, a turned tile) had found it, and the last
                     # network does not confirm it now (it does for about half of them): that search next.
                     prefer[t] = (how, last)
-        return found, empty, thumbs, prefer
+        return found, empty, thumbs, prefer, lean
 
     @staticmethod
     def _search(
@@ -508,7 +526,8 @@ class FaceDetector:
             for t, (x0, y0, x1, y1) in enumerate(tiles.xyxy)
             if not tiles.camera_off[t] and y1 - y0 >= 8 and x1 - x0 >= 8
         ]
-        known, skip, thumbs, prefer = self._from_memo(gray, tiles, todo)
+        known, skip, thumbs, prefer, lean = self._from_memo(gray, tiles, todo)
+        self.searches = []
         found = dict(known)
         source: dict[int, tuple[float, int]] = {t: (0.0, 0) for t in known}
         # Each detector of the chain searches the tiles the previous ones found no face in; then the chain
@@ -524,10 +543,15 @@ class FaceDetector:
             for windowed in (True, False)
         ]
         for (angle, k), only, windowed in first + [(how, todo, False) for how in passes]:
-            rest = [t for t in only if t not in found and t not in skip]
+            rest = [
+                t
+                for t in only
+                if t not in found and t not in skip and (t not in lean or (angle, k) == (0.0, 0))
+            ]
             if not rest:
                 continue
             name, detect = self.names[k], self._detects[k]
+            self.searches.append((name, angle, len(rest)))
             if windowed:
                 regions = {t: self._window(prefer[t][1], tiles.xyxy[t]) for t in rest}
                 new = self._search(gray, regions, name, detect, angle, WINDOW_HEIGHT)
@@ -565,6 +589,7 @@ class FaceDetector:
                     thumbs[t],
                     *(where[t] if t in where else (None, 0.0)),
                     source.get(t, (0.0, 0)),
+                    0 if t in where else lean.get(t, 0),
                 )
                 for t in todo
             ]

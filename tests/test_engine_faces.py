@@ -178,3 +178,28 @@ def test_tilted_heads_are_found_upright_boxes_on_the_face(fer2013):
         assert abs((box[2] - box[0]) - (box[3] - box[1])) <= 0.35 * (
             box[2] - box[0]
         )  # upright, not a diamond
+
+
+def test_tile_without_a_face_gets_the_whole_chain_every_few_changed_frames(fer2013):
+    """Someone turned away and moving: their tile is searched by MTCNN upright on every changed frame,
+    by the whole chain (SSD, turned tiles) only every FULL_SEARCH_EVERY-th, and their face is found at
+    once when it comes back."""
+    from fer_overlay.faces import FULL_SEARCH_EVERY
+
+    faces = fer2013["PublicTest"].faces[:4]
+    rng = np.random.default_rng(0)
+    people = make_gallery(faces, 2, 2, seed=21)
+    tiles = detect_tiles(people.image)
+    x0, y0, x1, y1 = tiles.xyxy[0]
+    det = FaceDetector(track=True)
+    det(people.image, tiles)
+    full = []
+    for _ in range(2 * FULL_SEARCH_EVERY):
+        away = people.image.copy()
+        away[y0:y1, x0:x1] = np.clip(_background(rng, y1 - y0, x1 - x0), 0, 255)  # changes every frame
+        found = det(away, tiles)
+        assert 0 not in found.tile_id
+        full.append(any(name != "mtcnn" or angle != 0.0 for name, angle, _ in det.searches))
+    assert full == ([True] + [False] * (FULL_SEARCH_EVERY - 1)) * 2  # the face just left: whole chain
+    back = det(people.image, tiles)
+    assert 0 in back.tile_id
