@@ -105,6 +105,11 @@ def test_short_training_run_lowers_the_loss_and_resumes(fer2013, tmp_path):
     assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 6
     model, state = train_mod.load_checkpoint(tmp_path / "run" / "best.pt")
     assert state["val_split"] == "PublicTest"
+    # --init: a fresh schedule from those weights starts where the first run ended, not from scratch
+    more = {"--epochs": "1", "--out": str(tmp_path / "more"), "--init": str(tmp_path / "run" / "best.pt")}
+    train_mod.main([*argv, *(item for pair in more.items() for item in pair)])  # later flags win
+    first = json.loads((tmp_path / "more" / "log.jsonl").read_text().splitlines()[0])
+    assert first["train_loss"] < rows[0]["train_loss"] - 0.05
     assert isinstance(model, torch.nn.Module)
 
 

@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/vgg32")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with its saved arguments")
+    p.add_argument(
+        "--init",
+        help="start from this checkpoint's weights (same model and arguments) with a fresh schedule: "
+        "more epochs for a run that stopped short",
+    )
     return p
 
 
@@ -181,6 +186,16 @@ def train(args: argparse.Namespace) -> dict:
     aug_cfg = AugmentConfig()
     start_epoch, best_acc = 0, -1.0
     last_path, best_path = out / "last.pt", out / "best.pt"
+    if args.init and not (args.resume and last_path.exists()):
+        state = torch.load(args.init, map_location=device, weights_only=False)
+        if (state["args"]["model"], state["args"]["model_arg"]) != (args.model, args.model_arg):
+            raise SystemExit(
+                f"--init {args.init} holds {state['args']['model']} {state['args']['model_arg']}, "
+                f"not {args.model} {args.model_arg}"
+            )
+        model.load_state_dict(state["model"])
+        acc = state.get("val_acc", state.get("best_acc", float("nan")))
+        print(f"initialised from {args.init} (epoch {state['epoch']}, {val_name} top-1 {acc:.4f})")
     if args.resume and last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
