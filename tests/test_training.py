@@ -113,6 +113,20 @@ def test_short_training_run_lowers_the_loss_and_resumes(fer2013, tmp_path):
     assert isinstance(model, torch.nn.Module)
 
 
+def test_minutes_budget_sets_the_epochs_and_resume_keeps_them(fer2013, tmp_path):
+    csv_path = tmp_path / "small.csv"
+    csv_path.write_bytes(csv_bytes({name: fer2013[name].take(slice(0, 256)) for name in SPLITS}))
+    run = tmp_path / "run"
+    argv = ["--data", str(csv_path), "--model", "vgg_bn", "--model-arg", "width=8", "--batch-size", "64"]
+    train_mod.main([*argv, "--minutes", "0.05", "--out", str(run), "--threads", "2"])
+    saved = json.loads((run / "args.json").read_text())["argv"]
+    epochs = int(saved[saved.index("--epochs") + 1])
+    assert 1 <= epochs < 60  # timed, not the default
+    assert len((run / "log.jsonl").read_text().splitlines()) == epochs
+    train_mod.main(["--out", str(run), "--resume"])  # the same schedule: nothing left to train
+    assert len((run / "log.jsonl").read_text().splitlines()) == epochs
+
+
 def test_onnx_export_matches_torch(fer2013, tmp_path):
     torch.manual_seed(0)
     model = create_model("vgg_bn", width=8).eval()

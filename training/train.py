@@ -13,6 +13,7 @@ top-1), ``log.jsonl`` (one line per epoch) and ``args.json`` (the exact command)
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="vgg_bn")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--epochs", type=int, default=60)
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=0.0,
+        help="instead of --epochs: as many epochs as fit in this many minutes (timed before training)",
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--weight-decay", type=float, default=5e-4)
@@ -137,6 +144,63 @@ def split_validation(data: dict[str, Split], seed: int) -> tuple[Split, Split, s
     return data["Training"].take(order[cut:]), data["Training"].take(order[:cut]), "10% of Training"
 
 
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    faces: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    args: argparse.Namespace,
+    amp_dtype: torch.dtype | None,
+) -> tuple[float, int]:
+    """One optimiser step on a batch of uint8 faces (augmented here, on their device): loss, correct."""
+    x = augment(to_input(faces), AugmentConfig())
+    target = F.one_hot(labels, NUM_CLASSES).float()
+    if args.mixup > 0:
+        x, target = mixup(x, target, args.mixup)
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        logits = model(x)
+    smoothed = target * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
+    per_sample = -(smoothed * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
+    loss = (per_sample * (target @ weights)).sum() / (target @ weights).sum()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item(), int((logits.argmax(1) == target.argmax(1)).sum().item())
+
+
+def epochs_for(
+    minutes: float,
+    model: torch.nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    weights: torch.Tensor,
+    args: argparse.Namespace,
+    amp_dtype: torch.dtype | None,
+) -> int:
+    """How many epochs fit in ``minutes``, timed on a throw-away copy of the model (up to 20 steps after
+    10 of warm-up) plus one validation pass: a one-cycle schedule must know its length up front. What a
+    single device call of a few minutes needs."""
+    trial = copy.deepcopy(model)
+    opt = torch.optim.SGD(trial.parameters(), lr=1e-3, momentum=0.9)
+    steps = min(30, math.ceil(len(x_train) / args.batch_size))
+    warm = min(10, steps // 2)  # the first steps pay for kernel selection and caches
+    marks = [time.perf_counter()]
+    for _ in range(steps):
+        idx = torch.randint(len(x_train), (args.batch_size,), device=x_train.device)
+        train_step(trial, opt, x_train[idx], y_train[idx], weights, args, amp_dtype)
+        marks.append(time.perf_counter())
+    per_step = (marks[-1] - marks[warm]) / (steps - warm)
+    t0 = time.perf_counter()
+    predict_logits(trial, x_val)
+    epoch_s = per_step * math.ceil(len(x_train) / args.batch_size) + (time.perf_counter() - t0)
+    epochs = max(1, int(0.95 * minutes * 60 / epoch_s))
+    print(f"--minutes {minutes:g}: ~{epoch_s:.1f} s per epoch, so {epochs} epochs")
+    return epochs
+
+
 def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -166,6 +230,11 @@ def train(args: argparse.Namespace) -> dict:
     model = model.to(memory_format=torch.channels_last)
     weights = class_weights(train_split.labels, args.class_weight_power).to(device)
     steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
+    if args.minutes and not args.resume:
+        args.epochs = epochs_for(args.minutes, model, x_train, y_train, x_val, weights, args, amp_dtype)
+        saved = json.loads((out / "args.json").read_text())  # --resume must rebuild the same schedule
+        saved["argv"] += ["--epochs", str(args.epochs)]
+        (out / "args.json").write_text(json.dumps(saved, indent=2))
     decay, no_decay = [], []
     for param in model.parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)
@@ -183,7 +252,6 @@ def train(args: argparse.Namespace) -> dict:
         div_factor=25,
         final_div_factor=1e3,
     )
-    aug_cfg = AugmentConfig()
     start_epoch, best_acc = 0, -1.0
     last_path, best_path = out / "last.pt", out / "best.pt"
     if args.init and not (args.resume and last_path.exists()):
@@ -227,22 +295,10 @@ def train(args: argparse.Namespace) -> dict:
         )
         for step in bar:
             idx = perm[step * args.batch_size : (step + 1) * args.batch_size]
-            x = augment(to_input(x_train[idx]), aug_cfg)
-            target = F.one_hot(y_train[idx], NUM_CLASSES).float()
-            if args.mixup > 0:
-                x, target = mixup(x, target, args.mixup)
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits = model(x)
-            smoothed = target * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
-            per_sample = -(smoothed * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
-            loss = (per_sample * (target @ weights)).sum() / (target @ weights).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, correct = train_step(model, optimizer, x_train[idx], y_train[idx], weights, args, amp_dtype)
             scheduler.step()
-            total_loss += loss.item() * len(idx)
-            total_correct += (logits.argmax(1) == target.argmax(1)).sum().item()
+            total_loss += loss * len(idx)
+            total_correct += correct
             seen += len(idx)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
         bar.close()
