@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch", reason="training tests need the 'train' ext
 from training import train as train_mod  # noqa: E402
 from training.data import SPLITS, csv_bytes, load_fer2013, write_image_folder  # noqa: E402
 from training.evaluate import evaluate, load_predictor, tta_views  # noqa: E402
-from training.export import export_onnx, parity  # noqa: E402
+from training.export import export_onnx, parity, training_commands  # noqa: E402
 from training.metrics import ci95, report  # noqa: E402
 from training.models import count_params, create_model, list_models  # noqa: E402
 
@@ -110,6 +110,9 @@ def test_short_training_run_lowers_the_loss_and_resumes(fer2013, tmp_path):
     train_mod.main([*argv, *(item for pair in more.items() for item in pair)])  # later flags win
     first = json.loads((tmp_path / "more" / "log.jsonl").read_text().splitlines()[0])
     assert first["train_loss"] < rows[0]["train_loss"] - 0.05
+    # the model card's recipe names both stages, in order
+    recipe = training_commands(tmp_path / "more")
+    assert recipe.index(str(tmp_path / "run")) < recipe.index("--init") and recipe.count(" && ") == 1
     assert isinstance(model, torch.nn.Module)
 
 

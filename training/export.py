@@ -134,7 +134,6 @@ def main(argv: list[str] | None = None) -> None:
     stats = measure(onnx_path)
     print(stats.line())
     run_dir = Path(args.checkpoint).parent
-    argv_file = run_dir / "args.json"
     card = {
         "name": args.name,
         "role": args.role,
@@ -155,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         },
         "privatetest": metrics,
         "parity_max_abs_prob_diff": max_diff,
-        "training_command": json.loads(argv_file.read_text())["command"] if argv_file.exists() else None,
-        "training_log": _log_summary(run_dir / "log.jsonl"),
+        "training_command": training_commands(run_dir),
+        "training_log": _log_summary(run_dir),
         "export_command": "python -m training.export " + " ".join(argv),
         "commit": git_commit(),
     }
@@ -168,10 +167,31 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-def _log_summary(log: Path) -> dict | None:
-    if not log.exists():
+def run_stages(run_dir: Path) -> list[Path]:
+    """The run folders a checkpoint's weights went through, first stage first (``--init`` links them)."""
+    argv_file = run_dir / "args.json"
+    argv = json.loads(argv_file.read_text())["argv"] if argv_file.exists() else []
+    earlier = run_stages(Path(argv[argv.index("--init") + 1]).parent) if "--init" in argv else []
+    return [*earlier, run_dir]
+
+
+def training_commands(run_dir: Path) -> str | None:
+    """The commands that trained ``run_dir`` and the runs it started from, joined by ``&&``."""
+    files = [d / "args.json" for d in run_stages(run_dir) if (d / "args.json").exists()]
+    return " && ".join(json.loads(f.read_text())["command"] for f in files) or None
+
+
+def _log_summary(run_dir: Path) -> dict | None:
+    """Epochs and minutes over every stage of the run."""
+    rows = [
+        json.loads(line)
+        for d in run_stages(run_dir)
+        if (d / "log.jsonl").exists()
+        for line in (d / "log.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    if not rows:
         return None
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     return {"epochs": len(rows), "minutes": round(sum(r["seconds"] for r in rows) / 60, 1)}
 
 
