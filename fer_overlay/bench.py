@@ -66,9 +66,9 @@ def _capture_ms(frames: int) -> float | None:
     if not os.environ.get("DISPLAY") and os.name != "nt":
         return None
     try:
-        import mss
+        from fer_overlay.sources import open_mss
 
-        with mss.mss() as sct:
+        with open_mss() as sct:
             mon = sct.monitors[1]
             box = {
                 "left": mon["left"],

@@ -145,6 +145,13 @@ def _windows_window_rect(title: str) -> tuple[int, int, int, int]:
     return rect.left, rect.top, rect.right - rect.left, rect.bottom - rect.top
 
 
+def open_mss():
+    """An mss screen grabber (mss >= 10 names the class ``MSS``; ``mss.mss`` is deprecated there)."""
+    import mss
+
+    return mss.MSS() if hasattr(mss, "MSS") else mss.mss()
+
+
 class ScreenSource(_LiveSource):
     """A monitor (``monitor=1`` is the first; 0 is all of them), a region, or a window by exact title.
 
@@ -209,10 +216,8 @@ class ScreenSource(_LiveSource):
         return {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
 
     def open(self) -> None:
-        import mss
-
         try:
-            self._sct = mss.mss()
+            self._sct = open_mss()
         except Exception as exc:  # mss raises ScreenShotError and platform errors without a display
             raise SourceError(f"cannot open the screen: {str(exc).splitlines()[0]}") from exc
         self._locate()

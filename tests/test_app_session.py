@@ -211,7 +211,7 @@ def test_overlay_follows_the_meeting_window(app, meeting, qtbot):
 
 
 def test_the_overlay_never_analyses_itself(app, meeting, qtbot):
-    from fer_overlay.app.capture import open_mss
+    from fer_overlay.sources import open_mss
 
     win, *_ = meeting
     home = app.overlay.pos()
@@ -350,7 +350,7 @@ def _screenshot(app, meeting, path: Path) -> None:
     (FER2013 pixels must not be published)."""
     import cv2
 
-    from fer_overlay.app.capture import open_mss
+    from fer_overlay.sources import open_mss
 
     QApplication.processEvents()
     QTest.qWait(300)

@@ -115,9 +115,9 @@ def show_image(qtbot, image: np.ndarray, x: int, y: int):
     qtbot.waitExposed(label)
 
     def painted() -> bool:  # the first window of a run can take a while to reach the framebuffer
-        import mss
+        from fer_overlay.sources import open_mss
 
-        with mss.mss() as sct:
+        with open_mss() as sct:
             shot = np.asarray(sct.grab({"left": x, "top": y, "width": rgb.shape[1], "height": rgb.shape[0]}))
         return bool(np.abs(shot[:, :, :3].astype(int) - image.astype(int)).mean() < 2.0)
 

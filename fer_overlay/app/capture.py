@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from fer_overlay.app import windows
 from fer_overlay.app.windows import Rect
+from fer_overlay.sources import open_mss
 
 GEOMETRY_POLL_MS = 200
 log = logging.getLogger(__name__)
@@ -41,13 +42,6 @@ class Target:
             return f"window “{self.title}”"
         r = self.region
         return f"region {r.width}x{r.height} at ({r.x}, {r.y})" if r else "no region"
-
-
-def open_mss():
-    """An mss screen grabber (mss >= 10 names the class ``MSS``; ``mss.mss`` is deprecated there)."""
-    import mss
-
-    return mss.MSS() if hasattr(mss, "MSS") else mss.mss()
 
 
 def mask_rects(image: np.ndarray, origin: Rect, covers: list[Rect]) -> int:

@@ -31,11 +31,12 @@ from PySide6.QtWidgets import (
 )
 
 from fer_overlay.app import windows
-from fer_overlay.app.capture import Target, open_mss
+from fer_overlay.app.capture import Target
 from fer_overlay.app.dpi import to_logical
 from fer_overlay.app.settings import CAMERA_MODES, AppSettings
 from fer_overlay.app.texts import CONSENT_TEXT, PRIVACY_HTML
 from fer_overlay.app.windows import Rect
+from fer_overlay.sources import open_mss
 
 
 def grab_rgb(rect: Rect) -> np.ndarray | None:
