@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,17 @@ def write_settings(path: Path, values: dict) -> None:
     for key, value in values.items():
         store.setValue(key, value)
     store.sync()
+
+
+def sigterm_when(proc: subprocess.Popen, qtbot, ready: Callable[[], bool], timeout_ms: int = 120_000) -> None:
+    """Wait until ``ready()`` while the app process runs, then SIGTERM it: it must exit with status 0
+    (a logout ends the app like Quit). Its stderr (bytes) is shown when it does not."""
+    try:
+        qtbot.waitUntil(lambda: ready() or proc.poll() is not None, timeout=timeout_ms)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, proc.stderr.read().decode()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()

@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from conftest import write_settings  # noqa: E402
+from conftest import sigterm_when, write_settings  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QLabel, QMessageBox  # noqa: E402
@@ -144,15 +144,7 @@ def test_sigterm_stops_and_exports_like_quit(display, qapp, qtbot, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    try:
-        qtbot.waitUntil(lambda: _class_rows(data) >= 2 or proc.poll() is not None, timeout=120_000)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, proc.stderr.read().decode()[-2000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()
+    sigterm_when(proc, qtbot, lambda: _class_rows(data) >= 2)
     (session,) = list(data.iterdir())
     meta = read_meta(session)
     assert meta["closed"] and meta["exported_to"] == str(exports / session.name)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import require, write_settings
+from conftest import require, sigterm_when, write_settings
 from galleries import gallery, write_video
 
 from fer_overlay.classify import default_model_path
@@ -299,15 +298,7 @@ def test_app_session_opens_no_socket_and_writes_only_its_log_and_export(fer2013,
         logs = list(data.glob("*/captures.csv"))
         return sum(",class," in line for line in logs[0].read_text().splitlines()) if logs else 0
 
-    try:
-        qtbot.waitUntil(lambda: captures() >= 3 or proc.poll() is not None, timeout=120_000)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, proc.stderr.read().decode()[-2000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()
+    sigterm_when(proc, qtbot, lambda: captures() >= 3)
     assert window.isVisible()
     sockets, writes = read_audit(audit)
     assert sockets == [], sockets
