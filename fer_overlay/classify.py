@@ -43,6 +43,8 @@ def default_model_path() -> Path:
 
 
 def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks: the checksum ``training.export`` writes and
+    :func:`verify_model` compares."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -11,7 +11,6 @@ ONNX Runtime, input contract, cost, sha256, commit, training command) and regene
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fer_overlay.classify import EXPORTED_DIR, FACE_SIZE, INPUT_NAME, OUTPUT_NAME
+from fer_overlay.classify import EXPORTED_DIR, FACE_SIZE, INPUT_NAME, OUTPUT_NAME, sha256_of
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.modelstats import measure
 from training.data import default_csv_path, load_fer2013
@@ -64,10 +63,6 @@ def parity(model: torch.nn.Module, onnx_path: Path, faces: np.ndarray) -> float:
     ref = torch.softmax(predict_logits(model, torch.from_numpy(np.ascontiguousarray(faces))), dim=1).numpy()
     got = load_predictor(onnx_path)(faces)
     return float(np.abs(ref - got).max())
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def git_commit() -> str:
@@ -138,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "name": args.name,
         "role": args.role,
         "file": onnx_path.name,
-        "sha256": sha256(onnx_path),
+        "sha256": sha256_of(onnx_path),  # what Classifier checks at load time
         "architecture": {"model": state["args"]["model"], "model_args": state["args"]["model_arg"]},
         "params": count_params(model),
         "cost": stats.to_dict(),
