@@ -38,6 +38,7 @@ synthetic galleries of PublicTest faces, where the true crop is known, by ``fer-
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -352,6 +353,18 @@ def crop_faces(gray: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class TileMemo:
+    """What a live session remembers of a tile from its last frame."""
+
+    tile: np.ndarray  # xyxy
+    thumb: np.ndarray  # 32x18 int16, the picture last searched
+    face: np.ndarray | None  # detector box, None when no face was found
+    score: float
+    how: tuple[float, int]  # (angle, detector index) of the search that found it; (0, 0) upright/re-check
+    lean: int  # changed frames since the whole chain last searched this tile without a face
+
+
 class FaceDetector:
     """Stage: (BGR frame, :class:`Tiles`) -> :class:`Faces` with 48x48 crops (probabilities still zero)."""
 
@@ -379,10 +392,7 @@ class FaceDetector:
         self.track = track
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
-        self._memo: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float, tuple[float, int], int]] = []
-        # (tile box, 32x18 thumbnail, face box or None, score, (angle, detector index) of the search that
-        # found it; (0, 0) for the first detector upright or a re-check, changed frames since the whole
-        # chain last searched a tile without a face)
+        self._memo: list[TileMemo] = []
         self.searches: list[tuple[str, float, int]] = []
         """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
@@ -421,13 +431,14 @@ class FaceDetector:
             return found, empty, thumbs, prefer, lean
         from fer_overlay.track import iou
 
-        overlap = iou(tiles.xyxy[todo], np.array([m[0] for m in self._memo]))
+        overlap = iou(tiles.xyxy[todo], np.array([m.tile for m in self._memo]))
         recheck: list[tuple[int, np.ndarray, tuple[float, int]]] = []
         for i, t in enumerate(todo):
             j = int(overlap[i].argmax())
             if overlap[i, j] < 0.9:
                 continue
-            _, thumb, box, score, how, quiet = self._memo[j]
+            memo = self._memo[j]
+            thumb, box, score, how, quiet = memo.thumb, memo.face, memo.score, memo.how, memo.lean
             if self.reuse_unchanged and (np.abs(thumb - thumbs[t]) > CHANGED_LEVELS).mean() <= CHANGED_SHARE:
                 thumbs[t] = thumb  # compare with the picture last searched, so slow drifts add up
                 if box is None:
@@ -584,7 +595,7 @@ class FaceDetector:
         if self.track:
             where = dict(zip(ids, zip(boxes, scores, strict=True), strict=True))
             self._memo = [
-                (
+                TileMemo(
                     tiles.xyxy[t].copy(),
                     thumbs[t],
                     *(where[t] if t in where else (None, 0.0)),
