@@ -2,7 +2,10 @@
 
 The runtime never imports torch. Every model in ``exported/`` honours one input contract (written
 in its metrics JSON as well): input ``"input"``, ``float32 (N, 1, 48, 48)``, gray pixels / 255;
-output ``"probs"``, ``float32 (N, 7)`` softmax probabilities in FER2013 label order.
+output ``"probs"``, ``float32 (N, 7)`` softmax probabilities in FER2013 label order. A model trained
+on normalised faces names its per-face normalisation (``input_contract.face_normalisation`` in the
+JSON, see :mod:`fer_overlay.facenorm`); the classifier applies it to every crop, so training and
+runtime see the same distribution. Without a JSON the faces go in as they are.
 
     >>> clf = Classifier()                           # doctest: +SKIP
     >>> clf.predict(faces_uint8_n_48_48).shape       # doctest: +SKIP
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_overlay.facenorm import FACE_NORMS, normalise_faces
 from fer_overlay.labels import EMOTIONS
 
 EXPORTED_DIR = Path(__file__).resolve().parents[1] / "exported"
@@ -50,6 +54,18 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def face_normalisation(path: Path) -> str:
+    """The per-face normalisation the model was trained with, from its JSON (``none`` without one)."""
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        mode = meta["input_contract"].get("face_normalisation", "none")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "none"
+    if mode not in FACE_NORMS:
+        raise ModelError(f"{path.with_suffix('.json').name} asks for an unknown face normalisation {mode!r}")
+    return mode
 
 
 def verify_model(path: Path) -> str:
@@ -88,6 +104,7 @@ class Classifier:
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
         self.note = verify_model(self.path)  # why it could not be verified; "" when its checksum matched
+        self.face_norm = face_normalisation(self.path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         # Helper threads sleep when a batch is done instead of spinning for more work: a frame has one
@@ -118,5 +135,5 @@ class Classifier:
         """``uint8 (N, 48, 48)`` gray faces -> ``float32 (N, 7)`` probabilities; N may be 0."""
         if len(faces) == 0:
             return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
-        x = faces.astype(np.float32)[:, None] / 255.0
+        x = normalise_faces(faces, self.face_norm).astype(np.float32)[:, None] / 255.0
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]

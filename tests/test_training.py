@@ -200,3 +200,137 @@ def test_mac_count_from_the_onnx_graph_matches_the_torch_layers(tmp_path):
     with torch.no_grad():
         model(torch.rand(1, 1, 48, 48))
     assert count_macs(tmp_path / "m.onnx")[0] == expected
+
+
+def test_crop_trains_on_random_crops_and_evaluates_the_centre():
+    from training.models import Crop
+
+    x = torch.arange(3 * 48 * 48, dtype=torch.float32).reshape(3, 1, 48, 48)
+    crop = Crop(40)
+    crop.eval()
+    np.testing.assert_array_equal(crop(x).numpy(), x[:, :, 4:44, 4:44].numpy())
+    crop.train()
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(20):
+        out = crop(x)
+        assert out.shape == (3, 1, 40, 40)
+        for i in range(3):  # each face gets its own window of the 48x48 face
+            top, left = divmod(int(out[i, 0, 0, 0].item() - x[i, 0, 0, 0].item()), 48)
+            np.testing.assert_array_equal(
+                out[i, 0].numpy(), x[i, 0, top : top + 40, left : left + 40].numpy()
+            )
+            seen.add((top, left))
+    assert len(seen) > 20
+
+
+def _tiny_run(fer2013, tmp_path, n: int = 256) -> list[str]:
+    csv_path = tmp_path / "small.csv"
+    csv_path.write_bytes(csv_bytes({name: fer2013[name].take(slice(0, n)) for name in SPLITS}))
+    return [
+        "--data",
+        str(csv_path),
+        "--model",
+        "vgg_bn",
+        "--model-arg",
+        "width=8",
+        "--model-arg",
+        "crop=40",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.05",
+        "--threads",
+        "2",
+    ]
+
+
+def test_committed_restart_point_resumes_the_same_schedule_on_another_machine(fer2013, tmp_path):
+    import shutil
+
+    argv = [*_tiny_run(fer2013, tmp_path), "--epochs", "4", "--seed", "3"]
+    train_mod.main([*argv, "--out", str(tmp_path / "full")])
+    ckpt = tmp_path / "training" / "checkpoints" / "tiny.pt"
+    part = tmp_path / "part"
+    train_mod.main([*argv, "--out", str(part), "--checkpoint", str(ckpt), "--stage-epochs", "2"])
+    assert len((part / "log.jsonl").read_text().splitlines()) == 2
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["epoch"] == 2 and ckpt.stat().st_size < 10 * 2**20
+    assert all(v.dtype == torch.float16 for v in saved["model"].values() if torch.is_floating_point(v))
+    shutil.rmtree(part)  # another machine: only the committed restart point came along
+    train_mod.main(["--out", str(part), "--checkpoint", str(ckpt), "--resume"])
+    rows = [json.loads(line) for line in (part / "log.jsonl").read_text().splitlines()]
+    full = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [3, 4]
+    assert rows[-1]["lr"] == pytest.approx(full[-1]["lr"], rel=1e-9)  # the same fixed schedule
+    assert rows[-1]["isa"] and rows[-1]["threads"] == 2
+    curve = tmp_path / "training" / "results" / "curves" / "tiny.jsonl"
+    assert [json.loads(line)["epoch"] for line in curve.read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_teacher_file_distills_and_refuses_other_faces(fer2013, tmp_path):
+    from training.teacher import labels_sha256, load_teacher
+
+    argv = _tiny_run(fer2013, tmp_path)
+    small = {name: fer2013[name].take(slice(0, 256)) for name in SPLITS}
+    probs = np.full((256, 7), 1 / 7, dtype=np.float16)
+    teacher = tmp_path / "t.npz"
+    np.savez(
+        teacher,
+        Training=probs,
+        PublicTest=probs,
+        Training_labels_sha256=np.asarray(labels_sha256(small["Training"].labels)),
+        PublicTest_labels_sha256=np.asarray(labels_sha256(small["PublicTest"].labels)),
+    )
+    train_mod.main(
+        [*argv, "--epochs", "1", "--out", str(tmp_path / "kd"), "--teacher", str(teacher), "--refit"]
+    )
+    rows = [json.loads(line) for line in (tmp_path / "kd" / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["train_loss"] > 0
+    with pytest.raises(SystemExit, match="other Training faces"):
+        load_teacher(teacher, "Training", small["Training"].labels[::-1].copy())
+
+
+def test_int8_and_flip_exports_keep_the_contract(fer2013, tmp_path):
+    from training.export import quantize_int8
+
+    torch.manual_seed(0)
+    model = create_model("vgg_bn", width=8, crop=40).eval()
+    flip = tmp_path / "flip.onnx"
+    export_onnx(model, flip, flip=True)
+    faces = fer2013["PublicTest"].faces[:64]
+    assert parity(model, flip, faces, flip=True) < 1e-4
+    mirrored = load_predictor(flip)(np.ascontiguousarray(faces[:, :, ::-1]))
+    np.testing.assert_allclose(mirrored, load_predictor(flip)(faces), atol=1e-5)  # mirror-invariant
+    fp32, int8 = tmp_path / "m.onnx", tmp_path / "m8.onnx"
+    export_onnx(model, fp32)
+    quantize_int8(fp32, int8, fer2013["Training"].faces[:128], "none")
+    agree = (load_predictor(int8)(faces).argmax(1) == load_predictor(fp32)(faces).argmax(1)).mean()
+    assert agree > 0.8
+    assert int8.stat().st_size < fp32.stat().st_size
+
+
+def test_classifier_applies_the_face_normalisation_of_its_contract(fer2013, tmp_path):
+    import shutil
+
+    from fer_overlay.classify import Classifier, default_model_path, sha256_of
+    from fer_overlay.facenorm import normalise_faces
+
+    path = tmp_path / "m.onnx"  # a trained model, whose answers depend on the contrast of the face
+    shutil.copy(default_model_path(), path)
+    faces = fer2013["PublicTest"].faces[:16]
+    raw = Classifier(path).predict(faces)
+    contract = {
+        "file": path.name,
+        "sha256": sha256_of(path),
+        "input_contract": {"face_normalisation": "clahe"},
+    }
+    path.with_suffix(".json").write_text(json.dumps(contract))
+    clf = Classifier(path)
+    assert clf.face_norm == "clahe" and clf.note == ""
+    np.testing.assert_allclose(clf.predict(faces), Classifier(path).predict(faces))
+    assert np.abs(clf.predict(faces) - raw).max() > 1e-3
+    path.with_suffix(".json").unlink()
+    np.testing.assert_allclose(
+        Classifier(path).predict(normalise_faces(faces, "clahe")), clf.predict(faces), atol=1e-6
+    )

@@ -53,12 +53,14 @@ def load_predictor(path: str | Path, threads: int = 2) -> Predictor:
         )
     import torch
 
+    from fer_overlay.facenorm import normalise_faces
     from training.train import load_checkpoint, predict_logits
 
     torch.set_num_threads(threads)
-    model, _ = load_checkpoint(path)
+    model, state = load_checkpoint(path)
+    norm = state["args"].get("face_norm", "none")  # what the exported model's contract will say
     return lambda faces: torch.softmax(
-        predict_logits(model, torch.from_numpy(np.ascontiguousarray(faces))), dim=1
+        predict_logits(model, torch.from_numpy(np.ascontiguousarray(normalise_faces(faces, norm)))), dim=1
     ).numpy()
 
 

@@ -6,6 +6,10 @@ Writes ``exported/NAME.onnx`` (dynamic batch, opset 18, softmax inside: the runt
 ``fer_overlay.classify``), ``exported/NAME.json`` (metrics on PrivateTest from the ONNX file under
 ONNX Runtime, input contract, cost, sha256, commit, training command) and regenerates
 ``exported/MODEL_CARD.md`` from every JSON there plus the baselines in ``training/results/``.
+
+``--flip`` averages the face and its mirror image inside the graph (test-time augmentation is only
+allowed where its cost counts in ms/face); ``--int8`` ships a statically quantised copy (QDQ,
+per-channel weights, calibrated on Training faces) and records its agreement with the fp32 graph.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fer_overlay.classify import EXPORTED_DIR, FACE_SIZE, INPUT_NAME, OUTPUT_NAME, sha256_of
+from fer_overlay.facenorm import normalise_faces
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.modelstats import measure
 from training.data import default_csv_path, load_fer2013
@@ -34,18 +40,24 @@ PARITY_TOLERANCE = 1e-4
 
 
 class WithSoftmax(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module) -> None:
+    """The runtime contract: probabilities out; with ``flip``, the mean over the face and its mirror."""
+
+    def __init__(self, model: torch.nn.Module, flip: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.flip = flip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
+        if not self.flip:
+            return torch.softmax(self.model(x), dim=1)
+        both = self.model(torch.cat([x, torch.flip(x, dims=[3])]))
+        return torch.softmax(both, dim=1).reshape(2, -1, both.shape[1]).mean(0)
 
 
-def export_onnx(model: torch.nn.Module, path: Path) -> None:
+def export_onnx(model: torch.nn.Module, path: Path, flip: bool = False) -> None:
     dummy = torch.rand(2, 1, FACE_SIZE, FACE_SIZE)
     torch.onnx.export(
-        WithSoftmax(model).eval(),
+        WithSoftmax(model, flip).eval(),
         (dummy,),
         str(path),
         input_names=[INPUT_NAME],
@@ -58,11 +70,44 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
     )
 
 
-def parity(model: torch.nn.Module, onnx_path: Path, faces: np.ndarray) -> float:
-    """Largest absolute probability difference between torch and ONNX Runtime on the same faces."""
-    ref = torch.softmax(predict_logits(model, torch.from_numpy(np.ascontiguousarray(faces))), dim=1).numpy()
+def parity(
+    model: torch.nn.Module, onnx_path: Path, faces: np.ndarray, face_norm: str = "none", flip: bool = False
+) -> float:
+    """Largest absolute probability difference between torch and ONNX Runtime on the same faces (the
+    ONNX side is read raw: its classifier applies the contract's normalisation itself)."""
+    x = torch.from_numpy(np.ascontiguousarray(normalise_faces(faces, face_norm)))
+    ref = torch.softmax(predict_logits(model, x), dim=1)
+    if flip:
+        ref = (ref + torch.softmax(predict_logits(model, torch.flip(x, dims=[2])), dim=1)) / 2
     got = load_predictor(onnx_path)(faces)
-    return float(np.abs(ref - got).max())
+    return float(np.abs(ref.numpy() - got).max())
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, faces: np.ndarray, face_norm: str) -> None:
+    """Static int8 (QDQ, per-channel weights), calibrated on ``faces`` prepared as the runtime does."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            x = normalise_faces(faces, face_norm).astype(np.float32)[:, None] / 255.0
+            self.batches = iter([{INPUT_NAME: x[i : i + 64]} for i in range(0, len(x), 64)])
+
+        def get_next(self) -> dict | None:
+            return next(self.batches, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prep.onnx"
+        quant_pre_process(str(fp32_path), str(prepared))
+        quantize_static(
+            str(prepared),
+            str(out_path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8,
+        )
 
 
 def git_commit() -> str:
@@ -74,13 +119,14 @@ def git_commit() -> str:
         return "unknown"
 
 
-def input_contract() -> dict:
+def input_contract(face_norm: str = "none") -> dict:
     return {
         "input_name": INPUT_NAME,
         "input_shape": ["N", 1, FACE_SIZE, FACE_SIZE],
         "input_dtype": "float32",
         "value_scaling": "gray pixel / 255, in [0, 1]",
         "normalisation_inside_model": {"mean": INPUT_MEAN, "std": INPUT_STD},
+        "face_normalisation": face_norm,
         "output_name": OUTPUT_NAME,
         "output": "float32 (N, 7) softmax probabilities",
         "labels": list(EMOTIONS),
@@ -100,6 +146,9 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="a comparison row only: ONNX to runs/baselines/, JSON to training/results/ (nothing shipped)",
     )
+    p.add_argument("--flip", action="store_true", help="average the face and its mirror inside the graph")
+    p.add_argument("--int8", action="store_true", help="ship a static int8 copy (QDQ, per-channel)")
+    p.add_argument("--calibration", type=int, default=1024, help="Training faces that calibrate --int8")
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
 
@@ -110,14 +159,24 @@ def main(argv: list[str] | None = None) -> None:
     onnx_path = onnx_dir / f"{args.name}.onnx"
     # The old card's sha256 would make fer_overlay.classify reject the new file (parity, measure below).
     (onnx_dir / f"{args.name}.json").unlink(missing_ok=True)
-    export_onnx(model, onnx_path)
-
+    face_norm = state["args"].get("face_norm", "none")
     data = load_fer2013(args.data)
     test = data["PrivateTest"]
-    max_diff = parity(model, onnx_path, test.faces[:512])
+    fp32_path = onnx_path.with_suffix(".fp32.onnx") if args.int8 else onnx_path
+    export_onnx(model, fp32_path, args.flip)
+    max_diff = parity(model, fp32_path, test.faces[:512], face_norm, args.flip)
     print(f"parity torch vs ONNX Runtime on 512 PrivateTest faces: max |Δprob| = {max_diff:.2e}")
     if max_diff > PARITY_TOLERANCE:
         raise SystemExit(f"parity check failed: {max_diff:.2e} > {PARITY_TOLERANCE}")
+    int8 = None
+    if args.int8:
+        calib = data["Training"].faces[np.random.default_rng(0).permutation(len(data["Training"]))]
+        quantize_int8(fp32_path, onnx_path, calib[: args.calibration], face_norm)
+        public = data["PublicTest"].faces
+        agree = load_predictor(onnx_path)(public).argmax(1) == load_predictor(fp32_path)(public).argmax(1)
+        int8 = {"calibration_faces": args.calibration, "publictest_agreement_with_fp32": float(agree.mean())}
+        print(f"int8: {100 * agree.mean():.2f}% of PublicTest faces get the fp32 graph's label")
+        fp32_path.unlink()
 
     predictor = load_predictor(onnx_path)
     metrics = {}
@@ -138,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
         "params": count_params(model),
         "cost": stats.to_dict(),
         "opset": OPSET,
-        "input_contract": input_contract(),
+        "graph": {"flip_average": args.flip, "int8": int8},
+        "input_contract": input_contract(face_norm),
         "data": "FER2013 (Kaggle CSV): trained on Training (28,709), selected on PublicTest (3,589), "
         "reported on PrivateTest (3,589)",
         "selection": {

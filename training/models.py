@@ -6,6 +6,8 @@
 
 All models take ``float32 (N, 1, 48, 48)`` in ``[0, 1]`` (pixel / 255) and return logits (N, 7);
 the standardisation lives inside the model, so the ONNX input contract is just "gray pixels / 255".
+So does the crop: ``crop=40`` trains on random 40x40 crops of the face and evaluates (and exports)
+the centre crop, so a net trained at 40 px can never be tested at 48 by mistake.
 """
 
 from __future__ import annotations
@@ -48,6 +50,35 @@ class Standardize(nn.Module):
         return (x - INPUT_MEAN) / INPUT_STD
 
 
+class Crop(nn.Module):
+    """Random ``size`` x ``size`` crops per face while training, the centre crop in eval mode.
+
+    Random crops of the 48x48 face beat full faces by ~5 PublicTest points at equal CPU time
+    (TRAINING_NOTES.md): they are cheaper (0.69x the MACs at 40 px) and act as translation jitter."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spare = x.shape[-1] - self.size
+        if spare <= 0:
+            return x
+        if not self.training:
+            top = spare // 2
+            return x[:, :, top : top + self.size, top : top + self.size]
+        b = x.shape[0]
+        span = torch.arange(self.size, device=x.device)
+        rows = (torch.randint(0, spare + 1, (b, 1), device=x.device) + span)[:, :, None]
+        cols = (torch.randint(0, spare + 1, (b, 1), device=x.device) + span)[:, None, :]
+        picked = x[torch.arange(b, device=x.device)[:, None, None], :, rows, cols]  # (B, s, s, C)
+        return picked.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+
+
+def _stem(crop: int) -> list[nn.Module]:
+    return [Crop(crop), Standardize()] if crop else [Standardize()]
+
+
 def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
@@ -83,14 +114,14 @@ def seed_cnn(dropout: float = 0.5) -> nn.Module:
 
 
 @register_model
-def vgg_bn(width: int = 32, dropout: float = 0.4) -> nn.Module:
+def vgg_bn(width: int = 32, dropout: float = 0.4, crop: int = 0) -> nn.Module:
     """VGG-style net in the spirit of Khaireddin & Chen 2021: 4 blocks of two conv+BN, pooled.
 
     Global average pooling replaces their 4096-wide dense head: far fewer parameters for the
     same accuracy at 48x48, and it keeps the model fast enough for a laptop CPU.
     """
     widths = [width, width * 2, width * 4, width * 8]
-    layers: list[nn.Module] = [Standardize()]
+    layers: list[nn.Module] = _stem(crop)
     cin = 1
     for cout in widths:
         layers += [_conv_bn(cin, cout), _conv_bn(cout, cout), nn.MaxPool2d(2)]
@@ -118,9 +149,9 @@ class _BasicBlock(nn.Module):
 
 
 @register_model
-def resnet18(width: int = 64) -> nn.Module:
+def resnet18(width: int = 64, crop: int = 0) -> nn.Module:
     """CIFAR-style ResNet18 (3x3 stem, no max-pool), one input channel; the seed's ResNet baseline."""
-    layers: list[nn.Module] = [Standardize(), _conv_bn(1, width)]
+    layers: list[nn.Module] = [*_stem(crop), _conv_bn(1, width)]
     cin = width
     for stage, cout in enumerate([width, width * 2, width * 4, width * 8]):
         for block in range(2):

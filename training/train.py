@@ -7,7 +7,13 @@ device as uint8 and is augmented there in batches.
     python -m training.train --out runs/vgg32 --resume          # continue after an interruption
 
 ``runs/NAME/`` receives ``last.pt`` (every epoch, for ``--resume``), ``best.pt`` (best PublicTest
-top-1), ``log.jsonl`` (one line per epoch) and ``args.json`` (the exact command).
+top-1), ``log.jsonl`` (one line per epoch) and ``args.json`` (the exact command). A run that must
+outlive the session also writes ``--checkpoint training/checkpoints/NAME.pt`` (fp16 restart point,
+committed) and its curve to ``training/results/curves/NAME.jsonl``; on another machine
+
+    python -m training.train --out runs/NAME --checkpoint training/checkpoints/NAME.pt --resume
+
+continues the same fixed schedule from the committed file.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import copy
 import json
 import math
+import os
 import random
 import shlex
 import sys
@@ -27,7 +34,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from fer_overlay.facenorm import FACE_NORMS, normalise_faces
 from training.augment import AugmentConfig, augment, mixup
+from training.checkpoint import load_restart_point, save_restart_point
 from training.data import Split, class_counts, default_csv_path, load_fer2013
 from training.models import NUM_CLASSES, count_params, create_model
 
@@ -73,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="loss weight per class = (median count / count) ** power; 0.5 lifts disgust ~4x",
     )
+    p.add_argument(
+        "--face-norm",
+        default="none",
+        choices=FACE_NORMS,
+        help="per-face normalisation before training; the exported model's contract says which",
+    )
+    p.add_argument(
+        "--teacher",
+        help="saved teacher probabilities (training.teacher): the target becomes a mix of label and teacher",
+    )
+    p.add_argument("--distill", type=float, default=0.7, help="teacher share of the target with --teacher")
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="train on Training + PublicTest with the fixed schedule and keep the last epoch "
+        "(nothing left to select on; the reported PublicTest figure is then not a held-out one)",
+    )
     p.add_argument("--limit", type=int, default=0, help="use only the first N training faces (smoke runs)")
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -80,7 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/vgg32")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with its saved arguments")
+    p.add_argument(
+        "--checkpoint",
+        help="also write an fp16 restart point here every epoch (training/checkpoints/NAME.pt, committed) "
+        "and the curve to training/results/curves/NAME.jsonl",
+    )
+    p.add_argument(
+        "--stage-minutes",
+        type=float,
+        default=0.0,
+        help="stop cleanly after the epoch that passes this many minutes (the schedule stays as planned; "
+        "--resume continues it): one stage of a run longer than a session",
+    )
+    p.add_argument("--stage-epochs", type=int, default=0, help="stop after this many epochs in this process")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/last.pt, or from --checkpoint when that is newer (another machine)",
+    )
     p.add_argument(
         "--init",
         help="start from this checkpoint's weights (same model and arguments) with a fresh schedule: "
@@ -135,8 +178,15 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
     return model.eval(), state
 
 
-def split_validation(data: dict[str, Split], seed: int) -> tuple[Split, Split, str]:
-    """PublicTest when present; otherwise a seeded 10% of Training (never PrivateTest)."""
+def split_validation(data: dict[str, Split], seed: int, refit: bool = False) -> tuple[Split, Split, str]:
+    """PublicTest when present; otherwise a seeded 10% of Training (never PrivateTest). A refit trains
+    on Training + PublicTest and still prints PublicTest, as a seen split."""
+    if refit:
+        both = Split(
+            np.concatenate([data["Training"].faces, data["PublicTest"].faces]),
+            np.concatenate([data["Training"].labels, data["PublicTest"].labels]),
+        )
+        return both, data["PublicTest"], "PublicTest (seen: refit)"
     if "PublicTest" in data:
         return data["Training"], data["PublicTest"], "PublicTest"
     order = np.random.default_rng(seed).permutation(len(data["Training"]))
@@ -152,22 +202,30 @@ def train_step(
     weights: torch.Tensor,
     args: argparse.Namespace,
     amp_dtype: torch.dtype | None,
+    teacher: torch.Tensor | None = None,
 ) -> tuple[float, int]:
-    """One optimiser step on a batch of uint8 faces (augmented here, on their device): loss, correct."""
+    """One optimiser step on a batch of uint8 faces (augmented here, on their device): loss, correct.
+
+    With ``teacher`` (the batch's saved teacher probabilities) the target is ``distill`` x teacher +
+    the rest x label: the teachers' view averaged over ten crops carries what one label cannot (a
+    face that is half fear, half surprise); the class weights still follow the true label."""
     x = augment(to_input(faces), AugmentConfig())
-    target = F.one_hot(labels, NUM_CLASSES).float()
+    onehot = F.one_hot(labels, NUM_CLASSES).float()
+    target = onehot if teacher is None else (1 - args.distill) * onehot + args.distill * teacher
+    class_of = onehot
     if args.mixup > 0:
-        x, target = mixup(x, target, args.mixup)
+        x, mixed = mixup(x, torch.cat([target, class_of], dim=1), args.mixup)
+        target, class_of = mixed[:, :NUM_CLASSES], mixed[:, NUM_CLASSES:]
     x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         logits = model(x)
     smoothed = target * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
     per_sample = -(smoothed * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
-    loss = (per_sample * (target @ weights)).sum() / (target @ weights).sum()
+    loss = (per_sample * (class_of @ weights)).sum() / (class_of @ weights).sum()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return loss.item(), int((logits.argmax(1) == target.argmax(1)).sum().item())
+    return loss.item(), int((logits.argmax(1) == class_of.argmax(1)).sum().item())
 
 
 def epochs_for(
@@ -217,13 +275,23 @@ def train(args: argparse.Namespace) -> dict:
     amp_dtype = pick_precision(args.precision, device)
 
     data = load_fer2013(args.data)
-    train_split, val_split, val_name = split_validation(data, args.seed)
+    train_split, val_split, val_name = split_validation(data, args.seed, args.refit)
+    soft = None
+    if args.teacher:
+        from training.teacher import load_teacher
+
+        parts = [load_teacher(args.teacher, "Training", data["Training"].labels)]
+        if args.refit:
+            parts.append(load_teacher(args.teacher, "PublicTest", data["PublicTest"].labels))
+        soft = np.concatenate(parts)
     if args.limit:
         train_split = train_split.take(slice(0, args.limit))
+        soft = soft[: args.limit] if soft is not None else None
         val_split = val_split.take(slice(0, max(args.limit // 4, 64)))
-    x_train = torch.from_numpy(train_split.faces).to(device)
+    x_train = torch.from_numpy(normalise_faces(train_split.faces, args.face_norm)).to(device)
     y_train = torch.from_numpy(train_split.labels).to(device)
-    x_val = torch.from_numpy(val_split.faces).to(device)
+    t_train = torch.from_numpy(soft).to(device) if soft is not None else None
+    x_val = torch.from_numpy(normalise_faces(val_split.faces, args.face_norm)).to(device)
     y_val = torch.from_numpy(val_split.labels).to(device)
 
     model = create_model(args.model, **parse_model_args(args.model_arg)).to(device)
@@ -264,14 +332,23 @@ def train(args: argparse.Namespace) -> dict:
         model.load_state_dict(state["model"])
         acc = state.get("val_acc", state.get("best_acc", float("nan")))
         print(f"initialised from {args.init} (epoch {state['epoch']}, {val_name} top-1 {acc:.4f})")
-    if args.resume and last_path.exists():
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    restart = Path(args.checkpoint) if args.checkpoint else None
+    # training/checkpoints/NAME.pt -> training/results/curves/NAME.jsonl: the curve is committed too
+    curve_path = restart.parent.parent / "results" / "curves" / f"{restart.stem}.jsonl" if restart else None
+    if args.resume and (last_path.exists() or (restart and restart.exists())):
+        local = torch.load(last_path, map_location=device, weights_only=False) if last_path.exists() else None
+        if local is None or (restart and restart.exists() and _epoch_of(restart) > local["epoch"]):
+            state = load_restart_point(restart, model, optimizer)
+            source = restart
+        else:
+            state = local
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            source = last_path
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         start_epoch, best_acc = state["epoch"], state["best_acc"]
-        print(f"resumed {last_path} at epoch {start_epoch}, best {val_name} top-1 {best_acc:.4f}")
+        print(f"resumed {source} at epoch {start_epoch}, best {val_name} top-1 {best_acc:.4f}")
 
     print(
         f"{args.model} {parse_model_args(args.model_arg)}: {count_params(model):,} params, "
@@ -280,7 +357,14 @@ def train(args: argparse.Namespace) -> dict:
     )
     log = (out / "log.jsonl").open("a")
     summary: dict = {}
+    stage_start = time.time()
     for epoch in range(start_epoch, args.epochs):
+        done = epoch - start_epoch
+        if (args.stage_epochs and done >= args.stage_epochs) or (
+            args.stage_minutes and time.time() - stage_start > args.stage_minutes * 60
+        ):
+            print(f"stage ends after epoch {epoch}/{args.epochs}; continue with --resume", flush=True)
+            break
         model.train()
         t0 = time.time()
         perm = torch.randperm(len(x_train), device=device)
@@ -295,7 +379,16 @@ def train(args: argparse.Namespace) -> dict:
         )
         for step in bar:
             idx = perm[step * args.batch_size : (step + 1) * args.batch_size]
-            loss, correct = train_step(model, optimizer, x_train[idx], y_train[idx], weights, args, amp_dtype)
+            loss, correct = train_step(
+                model,
+                optimizer,
+                x_train[idx],
+                y_train[idx],
+                weights,
+                args,
+                amp_dtype,
+                None if t_train is None else t_train[idx],
+            )
             scheduler.step()
             total_loss += loss * len(idx)
             total_correct += correct
@@ -308,11 +401,14 @@ def train(args: argparse.Namespace) -> dict:
             "train_acc": total_correct / seen,
             "lr": scheduler.get_last_lr()[0],
             "seconds": round(time.time() - t0, 1),
+            "isa": torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else device.type,
+            "threads": torch.get_num_threads(),
+            "load": round(os.getloadavg()[0], 2),
         }
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
             val_acc = (predict_logits(model, x_val).argmax(1) == y_val).float().mean().item()
             record["val_acc"] = val_acc
-            if val_acc > best_acc:
+            if val_acc > best_acc or (args.refit and epoch + 1 == args.epochs):  # a refit keeps its last
                 best_acc = val_acc
                 torch.save(
                     {
@@ -327,18 +423,21 @@ def train(args: argparse.Namespace) -> dict:
         record["best_val_acc"] = best_acc
         log.write(json.dumps(record) + "\n")
         log.flush()
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state(),
-                "epoch": epoch + 1,
-                "best_acc": best_acc,
-                "args": vars(args),
-            },
-            last_path,
-        )
+        position = {
+            "model": model.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "epoch": epoch + 1,
+            "best_acc": best_acc,
+            "args": vars(args),
+            "argv": json.loads((out / "args.json").read_text())["argv"],
+        }
+        torch.save({**position, "optimizer": optimizer.state_dict()}, last_path)
+        if restart:
+            save_restart_point(restart, position, optimizer)
+            curve_path.parent.mkdir(parents=True, exist_ok=True)
+            with curve_path.open("a") as curve:
+                curve.write(json.dumps({"run": restart.stem, **record}) + "\n")
         eta = record["seconds"] * (args.epochs - epoch - 1) / 60
         print(
             f"epoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.4f} "
@@ -350,13 +449,27 @@ def train(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _epoch_of(restart: Path) -> int:
+    return torch.load(restart, map_location="cpu", weights_only=False)["epoch"]
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
     saved = Path(args.out) / "args.json"
+    if args.resume and not saved.exists() and args.checkpoint and Path(args.checkpoint).exists():
+        # another machine: only the committed restart point came along; it carries the command line
+        first = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["argv"]
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(
+            json.dumps({"argv": first, "command": "python -m training.train " + shlex.join(first)}, indent=2)
+        )
     if args.resume and saved.exists():
-        args = parser.parse_args(json.loads(saved.read_text())["argv"] + ["--resume"])
+        stage = [f for f in ("--stage-minutes", "--stage-epochs") if getattr(args, f[2:].replace("-", "_"))]
+        stage_argv = [x for f in stage for x in (f, str(getattr(args, f[2:].replace("-", "_"))))]
+        # the saved command fixes the schedule; this stage's length is this call's own
+        args = parser.parse_args(json.loads(saved.read_text())["argv"] + ["--resume", *stage_argv])
     else:
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(
