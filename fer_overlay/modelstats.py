@@ -79,6 +79,9 @@ def count_macs(model_path: str | Path) -> tuple[int, int]:
         for v in list(inferred.value_info) + list(inferred.output) + list(inferred.input)
     }
     weights = {t.name: list(t.dims) for t in graph.initializer}
+    for node in graph.node:  # an int8 (QDQ) graph reaches its weights through DequantizeLinear
+        if node.op_type == "DequantizeLinear" and node.input[0] in weights:
+            weights[node.output[0]] = weights[node.input[0]]
     macs = 0
     for node in graph.node:
         if node.op_type == "Conv":

@@ -308,6 +308,9 @@ def test_int8_and_flip_exports_keep_the_contract(fer2013, tmp_path):
     agree = (load_predictor(int8)(faces).argmax(1) == load_predictor(fp32)(faces).argmax(1)).mean()
     assert agree > 0.8
     assert int8.stat().st_size < fp32.stat().st_size
+    from fer_overlay.modelstats import count_macs
+
+    assert count_macs(int8)[0] == count_macs(fp32)[0]  # the QDQ graph's convolutions are still counted
 
 
 def test_classifier_applies_the_face_normalisation_of_its_contract(fer2013, tmp_path):
