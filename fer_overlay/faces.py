@@ -353,6 +353,12 @@ def crop_faces(gray: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return out
 
 
+def _centre_in(box: np.ndarray, tile: np.ndarray) -> bool:
+    """Whether a face box's centre lies inside a tile: a tile's face is inside the tile."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return bool(tile[0] <= cx < tile[2] and tile[1] <= cy < tile[3])
+
+
 @dataclass(frozen=True)
 class TileMemo:
     """What a live session remembers of a tile from its last frame."""
@@ -457,9 +463,7 @@ class FaceDetector:
                 gray, np.array([b for _, b, _ in recheck], np.float32), np.array([h[0] for *_, h in recheck])
             )
             for (t, last, how), box, p in zip(recheck, boxes, probs, strict=True):
-                x0, y0, x1, y1 = tiles.xyxy[t]
-                cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-                if p >= VERIFY_THRESHOLD and x0 <= cx < x1 and y0 <= cy < y1:
+                if p >= VERIFY_THRESHOLD and _centre_in(box, tiles.xyxy[t]):
                     found[t] = (box, float(p))
                 elif how != (0.0, 0):
                     # Only a later search (another detector, a turned tile) had found it, and the last
@@ -484,6 +488,8 @@ class FaceDetector:
         de-rotated)."""
         groups: dict[tuple[int, int], list[int]] = {}
         for t, (x0, y0, x1, y1) in regions.items():
+            if x1 - x0 < 8 or y1 - y0 < 8:  # nothing to search (callers pass tiles and windows >= 8 px)
+                continue
             h = min(DETECT_HEIGHT.get(name, 100), height or DETECT_HEIGHT.get(name, 100), int(y1 - y0))
             aspect = (
                 round((x1 - x0) / (y1 - y0) * 20) / 20
@@ -500,6 +506,11 @@ class FaceDetector:
                 crops = [cv2.warpAffine(c, turn, (w, h), borderMode=cv2.BORDER_REPLICATE) for c in crops]
             found = detect(crops, max(16, int(0.18 * h)), int(0.95 * h), False, None if angle else full)
             for t, (b, s) in zip(members, found, strict=True):
+                # A box belongs to the picture searched: its centre inside it. The SSD also reports
+                # confident boxes far outside its input (seen at 2-3x the picture's side, score 0.999).
+                cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+                inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+                b, s = b[inside], s[inside]
                 if len(b) == 0:
                     continue
                 k = int(np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))
@@ -516,12 +527,15 @@ class FaceDetector:
 
     @staticmethod
     def _window(box: np.ndarray, tile: np.ndarray) -> np.ndarray:
-        """The square of ``WINDOW`` face widths around a known face, inside its tile."""
+        """The square of ``WINDOW`` face widths around a known face, inside its tile; the whole tile
+        when too little of that square is inside it (the tile moved or shrank since)."""
         c, half = (box[:2] + box[2:]) / 2, WINDOW * (box[2] - box[0]) / 2
         x0, y0, x1, y1 = tile
-        return np.array(
+        window = np.array(
             [max(x0, c[0] - half), max(y0, c[1] - half), min(x1, c[0] + half), min(y1, c[1] + half)]
         ).astype(np.int32)
+        small = window[2] - window[0] < max(8, half) or window[3] - window[1] < max(8, half)
+        return np.asarray(tile, np.int32) if small else window
 
     def detect_boxes(self, image: np.ndarray, tiles: Tiles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detector boxes in frame pixels, their tile ids and scores (before the crop convention);
@@ -531,6 +545,9 @@ class FaceDetector:
             f = min(1.0, FRAME_WIDTH / gray.shape[1])
             small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
             b, s = self._detects[0]([small], 24, max(small.shape), True)[0]
+            frame = np.array([0, 0, small.shape[1], small.shape[0]])
+            inside = np.array([_centre_in(box, frame) for box in b], bool).reshape(-1)
+            b, s = b[inside], s[inside]
             return b / f, np.full(len(b), -1, np.int32), s
         todo = [
             t
@@ -590,7 +607,7 @@ class FaceDetector:
                 np.array([source[ids[i]][0] for i in fresh]),
             )
             for i, box, p in zip(fresh, refined, probs, strict=True):
-                if p >= 0.5:
+                if p >= 0.5 and _centre_in(box, tiles.xyxy[ids[i]]):
                     boxes[i] = box
         if self.track:
             where = dict(zip(ids, zip(boxes, scores, strict=True), strict=True))
