@@ -105,10 +105,15 @@ def camera_off_flags(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     return flags
 
 
-def _components(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
+def _content_mask(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """255 where a pixel differs from the background colour by more than ``BG_TOLERANCE``."""
     lo, hi = bg.astype(int) - BG_TOLERANCE, bg.astype(int) + BG_TOLERANCE
-    content = 255 - cv2.inRange(image, lo, hi)
+    return 255 - cv2.inRange(image, lo, hi)
+
+
+def _components(image: np.ndarray, bg: np.ndarray, split: bool = True) -> np.ndarray:
+    h, w = image.shape[:2]
+    content = _content_mask(image, bg)
     # Components at half resolution (3x faster); a 2x2 block is content only if all four pixels are,
     # so that gutters of 1-2 pixels still separate the tiles.
     half = (cv2.resize(content, (w // 2, h // 2), interpolation=cv2.INTER_AREA) == 255).astype(np.uint8)
@@ -118,15 +123,163 @@ def _components(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
     _, _, stats, _ = cv2.connectedComponentsWithStats(half, connectivity=4)
     x, y, bw, bh = (2 * stats[1:, i] for i in range(4))
     area = 4 * stats[1:, 4]
-    keep = (
-        (bw * bh >= MIN_TILE_SHARE * w * h)
-        & (bw >= 40)
-        & (bh >= 30)
-        & (bw / np.maximum(bh, 1) >= 0.4)
-        & (bw / np.maximum(bh, 1) <= 3.2)
-        & (area >= 0.5 * bw * bh)
+    big = (bw * bh >= MIN_TILE_SHARE * w * h) & (bw >= 40) & (bh >= 30)
+    boxes = np.stack([x, y, x + bw, y + bh], axis=1)[big].astype(np.int32)
+    fill = (area / np.maximum(bw * bh, 1))[big]
+    if split:
+        boxes, fill = _split_merged(image, content, boxes, fill)
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    keep = (bw / np.maximum(bh, 1) >= 0.4) & (bw / np.maximum(bh, 1) <= 3.2) & (fill >= 0.5)
+    return boxes[keep]
+
+
+def _typical(boxes: np.ndarray, fill: np.ndarray) -> tuple[float, float] | None:
+    """The size most single tiles share: the median of the well-filled, tile-shaped boxes that are
+    not clearly unions of others (a grid has many of them; None with fewer than two)."""
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    shaped = (bw / np.maximum(bh, 1) >= 1.0) & (bw / np.maximum(bh, 1) <= 2.0) & (fill >= 0.5)
+    if shaped.sum() < 2:
+        return None
+    area = bw * bh
+    small = shaped & (area <= 1.6 * np.median(area[shaped]))
+    if small.sum() < 2:
+        return None
+    return float(np.median(bw[small])), float(np.median(bh[small]))
+
+
+def _seam(gray: np.ndarray, vertical: bool, at: int, lo: int, hi: int) -> bool:
+    """Whether a straight boundary runs along ``at`` (a column if ``vertical``, else a row) from
+    ``lo`` to ``hi``: the step across it is at least twice the steps beside it, over most of its length.
+    Two videos or a video and a card meet in such a seam; a line through one picture has none."""
+    img = gray if vertical else gray.T
+    if at < 3 or at > img.shape[1] - 4 or hi - lo < 8:
+        return False
+    band = img[lo:hi, at - 3 : at + 3].astype(np.int16)
+    steps = np.abs(np.diff(band, axis=1))  # (n, 5): step k is between columns at-3+k and at-2+k
+    across = steps[:, 1:4].max(axis=1)  # the seam may be off by a pixel
+    beside = np.maximum(steps[:, 0], steps[:, 4])
+    return bool(np.mean(across >= np.maximum(2 * beside, 12)) >= 0.5)
+
+
+def _split_merged(
+    image: np.ndarray, content: np.ndarray, boxes: np.ndarray, fill: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edge-to-edge tiles merge into one component. A component whose sides are whole multiples of
+    the typical tile (within 8%) is cut into those cells where straight seams run along the cuts
+    (regular spacing and straight edges must agree, so a large speaker video stays whole)."""
+    typical = _typical(boxes, fill)
+    if typical is None or len(boxes) == 0:
+        return boxes, fill
+    tw, th = typical
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    out, out_fill = [], []
+    for box, f in zip(boxes, fill, strict=True):
+        x0, y0, x1, y1 = (int(v) for v in box)
+        cols, rows = max(1, round((x1 - x0) / tw)), max(1, round((y1 - y0) / th))
+        fits = abs((x1 - x0) / cols - tw) <= 0.08 * tw and abs((y1 - y0) / rows - th) <= 0.08 * th
+        if (cols, rows) == (1, 1) or not fits or cols * rows > 100:
+            out.append(box)
+            out_fill.append(f)
+            continue
+        xs = np.linspace(x0, x1, cols + 1).round().astype(int)
+        ys = np.linspace(y0, y1, rows + 1).round().astype(int)
+        seams = [_seam(gray, True, x, y0, y1) for x in xs[1:-1]]
+        seams += [_seam(gray, False, y, x0, x1) for y in ys[1:-1]]
+        if np.mean(seams) < 0.5:
+            out.append(box)
+            out_fill.append(f)
+            continue
+        for r in range(rows):
+            for c in range(cols):
+                cell = content[ys[r] : ys[r + 1], xs[c] : xs[c + 1]]
+                out.append(np.array([xs[c], ys[r], xs[c + 1], ys[r + 1]], np.int32))
+                out_fill.append(float((cell == 255).mean()))
+    return np.array(out, np.int32).reshape(-1, 4), np.array(out_fill)
+
+
+def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float) -> float:
+    """The grid's spacing along one axis: differences between the starts of tiles in one row (or
+    column), each divided by the whole number of tiles it spans; the tile size when no two share one."""
+    steps = []
+    for i in range(len(starts)):
+        for j in range(len(starts)):
+            d = starts[j] - starts[i]
+            if d > 0.5 * size and abs(other[j] - other[i]) < 0.25 * other_size:
+                k = max(1, round(d / size))
+                steps.append(d / k)
+    return float(np.median(steps)) if steps else size
+
+
+def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """Camera-off cards drawn on the page background have no edge (Meet's grid, avatar columns): when
+    the tiles found form a regular grid (most of them the same size, on one lattice), the lattice's
+    empty-looking cells that hold a little content (an avatar, initials, a name) on mostly background
+    are tiles too. The lattice grows from the tiles found, row by row and column by column, while it
+    finds such cards."""
+    if len(tiles) < 3:
+        return np.zeros((0, 4), np.int32)
+    bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
+    tw, th = float(np.median(bw)), float(np.median(bh))
+    same = (np.abs(bw - tw) <= 0.06 * tw) & (np.abs(bh - th) <= 0.06 * th)
+    if same.sum() < 3 or same.mean() < 0.7:
+        return np.zeros((0, 4), np.int32)
+    t = tiles[same]
+    px = _pitch(t[:, 0], t[:, 1], tw, th)
+    py = _pitch(t[:, 1], t[:, 0], th, tw)
+    if px < tw - 2 or py < th - 2:  # overlapping cells: not a lattice
+        return np.zeros((0, 4), np.int32)
+    ox, oy = float(t[0, 0]), float(t[0, 1])
+    kx = (t[:, 0] - ox) / px
+    ky = (t[:, 1] - oy) / py
+    on = (np.abs(kx - kx.round()) * px <= max(3, 0.04 * tw)) & (
+        np.abs(ky - ky.round()) * py <= max(3, 0.04 * th)
     )
-    return np.stack([x, y, x + bw, y + bh], axis=1)[keep].astype(np.int32)
+    if on.mean() < 0.8:  # the tiles do not sit on one lattice (speaker + strip, mixed sizes)
+        return np.zeros((0, 4), np.int32)
+    h, w = image.shape[:2]
+    content = _content_mask(image, bg) == 255
+    cols = [
+        k
+        for k in range(-int(ox // px) - 1, int((w - ox) // px) + 2)
+        if ox + k * px >= -2 and ox + k * px + tw <= w + 2
+    ]
+    rows = [
+        k
+        for k in range(-int(oy // py) - 1, int((h - oy) // py) + 2)
+        if oy + k * py >= -2 and oy + k * py + th <= h + 2
+    ]
+
+    def cell(r: int, c: int) -> np.ndarray:
+        x0, y0 = int(round(ox + c * px)), int(round(oy + r * py))
+        return np.array(
+            [max(0, x0), max(0, y0), min(w, int(round(x0 + tw))), min(h, int(round(y0 + th)))], np.int32
+        )
+
+    def is_card(box: np.ndarray) -> bool:
+        from fer_overlay.track import iou
+
+        if len(taken) and iou(box[None], taken).max() > 0.2:
+            return False
+        x0, y0, x1, y1 = box
+        share = content[y0:y1, x0:x1].mean() if x1 > x0 and y1 > y0 else 0.0
+        return 0.03 <= share <= 0.5
+
+    used_r = sorted({int(round(k)) for k in ky[on]})
+    used_c = sorted({int(round(k)) for k in kx[on]})
+    r_lo, r_hi, c_lo, c_hi = used_r[0], used_r[-1], used_c[0], used_c[-1]
+    grown = True
+    while grown:  # grow the lattice by a row or column wherever it holds a card
+        grown = False
+        for r, edge in ((r_lo - 1, "r_lo"), (r_hi + 1, "r_hi")):
+            if r in rows and any(is_card(cell(r, c)) for c in range(c_lo, c_hi + 1)):
+                r_lo, r_hi = (r, r_hi) if edge == "r_lo" else (r_lo, r)
+                grown = True
+        for c, edge in ((c_lo - 1, "c_lo"), (c_hi + 1, "c_hi")):
+            if c in cols and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)):
+                c_lo, c_hi = (c, c_hi) if edge == "c_lo" else (c_lo, c)
+                grown = True
+    cards = [cell(r, c) for r in range(r_lo, r_hi + 1) for c in range(c_lo, c_hi + 1) if is_card(cell(r, c))]
+    return np.array(cards, np.int32).reshape(-1, 4)
 
 
 def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
@@ -173,10 +326,17 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         for i in range(len(boxes)):
             others = np.delete(area, i)
             main[i] = area[i] > MAIN_RATIO * np.median(others)
+    off = camera_off_flags(image, boxes)
+    cards = _lattice_cards(image, bg, boxes[~main], boxes)
+    if len(cards):
+        boxes = np.concatenate([boxes, cards])
+        main = np.concatenate([main, np.zeros(len(cards), bool)])
+        off = np.concatenate([off, np.ones(len(cards), bool)])
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])
+    off = np.concatenate([off[main], off[rest][order]])
     main = np.concatenate([np.ones(main.sum(), bool), np.zeros(rest.sum(), bool)])
     if not rest.any():
         grid = (1, 1)
-    return Tiles(boxes, camera_off_flags(image, boxes), main, grid)
+    return Tiles(boxes, off, main, grid)
