@@ -88,6 +88,9 @@ changed, by the first detector upright alone in between (1 search). At 2 Hz a fa
 upright is found at once, a hard one within 2 s."""
 FRAME_WIDTH = 1280
 """Without tiles the whole frame is shrunk to this width before detection."""
+OUTSIDE_SIDE = 0.12
+"""The part of a frame no tile covers is searched for faces where it holds a square of 12% of the
+frame's height (a webcam tile of a strip or a floating self-view; gutters and toolbars hold none)."""
 # A detector: (gray uint8 images of one shape, min side px, max side px, many, fine) -> per image (boxes
 # float32 (K, 4) xyxy, scores (K,)). Images of one shape let a CNN detector run them as one batch.
 # ``many=False`` (a tile): only the best candidates matter, so a detector may skip work on the others.
@@ -399,12 +402,14 @@ class FaceDetector:
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
         self._memo: list[TileMemo] = []
+        self._outside: tuple[bytes, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.searches: list[tuple[str, float, int]] = []
         """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
     def reset(self) -> None:
         """Forget the previous frame (a new source, or a jump in time)."""
         self._memo = []
+        self._outside = None
 
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
@@ -542,13 +547,9 @@ class FaceDetector:
         ``image`` BGR or already gray."""
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if len(tiles) == 0:
-            f = min(1.0, FRAME_WIDTH / gray.shape[1])
-            small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
-            b, s = self._detects[0]([small], 24, max(small.shape), True)[0]
-            frame = np.array([0, 0, small.shape[1], small.shape[0]])
-            inside = np.array([_centre_in(box, frame) for box in b], bool).reshape(-1)
-            b, s = b[inside], s[inside]
-            return b / f, np.full(len(b), -1, np.int32), s
+            b, s = self._frame_faces(gray)
+            return b, np.full(len(b), -1, np.int32), s
+        outside = self._outside_faces(gray, tiles)
         todo = [
             t
             for t, (x0, y0, x1, y1) in enumerate(tiles.xyxy)
@@ -621,14 +622,64 @@ class FaceDetector:
                 )
                 for t in todo
             ]
+        boxes += list(outside[0])
+        scores += list(outside[1])
+        ids += [-1] * len(outside[0])
         if not boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.int32), np.zeros(0, np.float32)
-        order = np.argsort(ids)
+        order = np.argsort(ids, kind="stable")
         return (
             np.array(boxes, np.float32)[order],
             np.array(ids, np.int32)[order],
             np.array(scores, np.float32)[order],
         )
+
+    def _frame_faces(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every face of a whole frame (shrunk to ``FRAME_WIDTH``), boxes in frame pixels and scores."""
+        f = min(1.0, FRAME_WIDTH / gray.shape[1])
+        small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
+        b, s = self._detects[0]([small], 24, max(small.shape), True)[0]
+        frame = np.array([0, 0, small.shape[1], small.shape[0]])
+        inside = np.array([_centre_in(box, frame) for box in b], bool).reshape(-1)
+        return (b[inside] / f).astype(np.float32), s[inside].astype(np.float32)
+
+    def _outside_faces(self, gray: np.ndarray, tiles: Tiles) -> tuple[np.ndarray, np.ndarray]:
+        """Faces in the part of the frame no tile covers: the layout may miss a participant (an
+        irregular strip, a floating self-view), and a face there is still someone. Searched only
+        where that part is large enough to hold a face (``OUTSIDE_SIDE`` of the frame's height), with
+        the tiles blanked out; in a live session again only when that part of the picture changed."""
+        h, w = gray.shape
+        s = 8
+        free = np.ones((h // s + 1, w // s + 1), np.uint8)
+        for x0, y0, x1, y1 in tiles.xyxy:
+            free[y0 // s : -(-y1 // s), x0 // s : -(-x1 // s)] = 0
+        side = max(3, int(OUTSIDE_SIDE * h / s))
+        room = cv2.erode(free, np.ones((side, side), np.uint8))
+        if not room.any():
+            self._outside = None
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
+        key = tiles.xyxy.tobytes()
+        last = self._outside
+        if (
+            self.track
+            and self.reuse_unchanged
+            and last is not None
+            and last[0] == key
+            and (np.abs(last[1] - thumb) > CHANGED_LEVELS).mean() <= CHANGED_SHARE
+        ):
+            return last[2], last[3]
+        blank = gray.copy()
+        for x0, y0, x1, y1 in tiles.xyxy:
+            blank[y0:y1, x0:x1] = 0
+        b, sc = self._frame_faces(blank)
+        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        ok = np.ones(len(b), bool)
+        for x0, y0, x1, y1 in tiles.xyxy:
+            ok &= ~((x0 <= cx) & (cx < x1) & (y0 <= cy) & (cy < y1))
+        b, sc = b[ok], sc[ok]
+        self._outside = (key, thumb, b, sc) if self.track else None
+        return b, sc
 
     def __call__(self, image: np.ndarray, tiles: Tiles) -> Faces:
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -167,14 +167,23 @@ def _split_merged(
     """Edge-to-edge tiles merge into one component. A component whose sides are whole multiples of
     the typical tile (within 8%) is cut into those cells where straight seams run along the cuts
     (regular spacing and straight edges must agree, so a large speaker video stays whole)."""
-    typical = _typical(boxes, fill)
-    if typical is None or len(boxes) == 0:
+    if len(boxes) == 0:
         return boxes, fill
-    tw, th = typical
+    typical = _typical(boxes, fill)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     out, out_fill = [], []
     for box, f in zip(boxes, fill, strict=True):
         x0, y0, x1, y1 = (int(v) for v in box)
+        if typical is not None:
+            tw, th = typical
+        else:  # a strip alone (a filmstrip, a webcam dock): cells of a webcam's 16:9 or 4:3
+            bw, bh = x1 - x0, y1 - y0
+            if 0.4 <= bw / bh <= 3.2:
+                out.append(box)
+                out_fill.append(f)
+                continue
+            aspect = min((16 / 9, 4 / 3), key=lambda a: abs(bw / bh / a - round(bw / bh / a)))
+            tw, th = (bh * aspect, bh) if bw > bh else (bw, bw / aspect)
         cols, rows = max(1, round((x1 - x0) / tw)), max(1, round((y1 - y0) / th))
         fits = abs((x1 - x0) / cols - tw) <= 0.08 * tw and abs((y1 - y0) / rows - th) <= 0.08 * th
         if (cols, rows) == (1, 1) or not fits or cols * rows > 100:
@@ -300,6 +309,56 @@ def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
     return Tiles(xyxy, camera_off_flags(image, xyxy), np.zeros(len(xyxy), bool), (rows, cols))
 
 
+def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
+    """Flat colours the gallery may be drawn on: the frame's side edges (see :func:`background_colour`;
+    first, and None-free), then the colours that cover most of the frame (a meeting window inside a
+    screenshot, a side-by-side share, a light theme's panels), each at least 5% of it."""
+    out = []
+    side = background_colour(image)
+    if side is not None:
+        out.append(side)
+    px = image[::4, ::4].reshape(-1, 3)
+    key = (px[:, 0].astype(np.int32) << 16) | (px[:, 1].astype(np.int32) << 8) | px[:, 2]
+    values, counts = np.unique(key, return_counts=True)
+    for i in np.argsort(-counts)[:6]:
+        if counts[i] < 0.05 * len(key):
+            break
+        v = values[i]
+        colour = np.array([(v >> 16) & 255, (v >> 8) & 255, v & 255], np.uint8)
+        if all(np.abs(colour.astype(int) - o).max() > BG_TOLERANCE for o in out):
+            out.append(colour)
+    return out[:4]
+
+
+def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """Tile-shaped regions on background ``bg``, without those far smaller than the typical one."""
+    boxes = _components(image, bg)
+    if len(boxes) == 0:
+        return boxes
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
+    # regions far smaller than the typical one (with two regions: far smaller than the other).
+    small = area < (0.3 * np.median(area) if len(area) >= 3 else area.max() / 60)
+    return boxes[~small]
+
+
+def _regularity(boxes: np.ndarray) -> int:
+    """How gallery-like a set of regions is: the number that share their size (within 10%) with another
+    one sitting in the same row or column (tiles of a grid or a strip do; panels and dialogs do not)."""
+    if len(boxes) < 2:
+        return 0
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    same = (np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]) & (
+        np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
+    )
+    aligned = (np.abs(boxes[:, None, 0] - boxes[None, :, 0]) <= 0.1 * bw[:, None]) | (
+        np.abs(boxes[:, None, 1] - boxes[None, :, 1]) <= 0.1 * bh[:, None]
+    )
+    pair = same & aligned
+    np.fill_diagonal(pair, False)
+    return int(pair.any(axis=1).sum())
+
+
 def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> Tiles:
     """Tiles of a BGR frame. ``layout``: ``"auto"`` (find them), ``"faces"`` (none: faces are
     participants) or ``(rows, cols)`` (a fixed grid over the gallery area)."""
@@ -307,18 +366,18 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         return _fixed_grid(image, *layout)
     if layout == "faces":
         return Tiles.empty()
-    bg = background_colour(image)
-    if bg is None:
-        return Tiles.empty()
-    boxes = _components(image, bg)
-    if len(boxes) == 0:
-        return Tiles.empty()
     h, w = image.shape[:2]
+    best: tuple[int, np.ndarray, np.ndarray] | None = None
+    for k, bg in enumerate(_background_candidates(image)):
+        found = _tile_boxes(image, bg)
+        # The frame's own edges (k = 0) win unless another flat colour shows more regular tiles.
+        score = _regularity(found) - (0 if k == 0 else 2)
+        if len(found) and (best is None or score > best[0]):
+            best = (score, bg, found)
+    if best is None:
+        return Tiles.empty()
+    _, bg, boxes = best
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
-    # regions far smaller than the typical one (with two regions: far smaller than the other).
-    small = area < (0.3 * np.median(area) if len(area) >= 3 else area.max() / 60)
-    boxes, area = boxes[~small], area[~small]
     if len(boxes) == 1 and area[0] > 0.9 * w * h:
         return Tiles.empty()
     main = np.zeros(len(boxes), bool)
