@@ -47,10 +47,10 @@ class ScreenScore:
     names_read: int
     cold_ms: float
     warm_ms: float
-    weak_layout: bool = False
+    faces_first: bool = False
 
     def line(self) -> str:
-        flag = "  (layout evidence weak: faces first)" if self.weak_layout else ""
+        flag = "  (no gallery evidence: faces first)" if self.faces_first else ""
         return (
             f"{self.image:<56} tiles {self.tiles_found:>3}/{self.tiles:<3} faces {self.faces_found:>3}/"
             f"{self.faces:<3} false {self.false_faces:>2}  camera-off {self.camera_off_found:>2}/"
@@ -80,7 +80,7 @@ def total_lines(scores: list[ScreenScore]) -> list[str]:
         f"  names read exactly: {_share(s('names_read'), s('names'))}",
         f"  ms per frame: cold median {np.median(cold):.0f} (max {max(cold):.0f}), "
         f"warm median {np.median(warm):.0f} (max {max(warm):.0f})",
-        f"  images with weak layout evidence (faces first): {sum(x.weak_layout for x in scores)}",
+        f"  images without gallery evidence (faces first): {sum(x.faces_first for x in scores)}",
     ]
 
 
@@ -175,7 +175,7 @@ def score(name: str, entry: dict, result: Result, cold_ms: float, warm_ms: float
         names_read=sum(t in match and names[match[t]] == str(true_names[t]).strip() for t in named),
         cold_ms=cold_ms,
         warm_ms=warm_ms,
-        weak_layout=bool(getattr(result.tiles, "weak", False)),
+        faces_first=bool(getattr(result.tiles, "faces_first", False)),
     )
 
 

@@ -71,12 +71,15 @@ class Tiles(_Columns):
     tile is much larger than the rest (a shared screen or the active speaker beside a filmstrip); it is
     a participant only if a face is found in it. ``grid`` is (rows, cols) when a gallery was recognised,
     ``None`` when the frame is one picture and every face counts as its own participant.
+    ``faces_first``: the layout was asked to find tiles but found no gallery evidence, so every face is
+    its own participant (a plain webcam, photo or video; or a meeting layout it could not read).
     """
 
     xyxy: np.ndarray
     camera_off: np.ndarray
     main: np.ndarray
     grid: tuple[int, int] | None = None
+    faces_first: bool = False
 
     @staticmethod
     def empty() -> Tiles:

@@ -23,6 +23,7 @@ becomes its own participant.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -339,7 +340,20 @@ def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
     # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
     # regions far smaller than the typical one (with two regions: far smaller than the other).
     small = area < (0.3 * np.median(area) if len(area) >= 3 else area.max() / 60)
-    return boxes[~small]
+    boxes, area = boxes[~small], area[~small]
+    # A region inside another is part of that picture (a face, a shirt on another flat colour), not a
+    # tile: one face on a plain wall must stay one participant.
+    x0, y0 = (
+        np.maximum(boxes[:, None, 0], boxes[None, :, 0]),
+        np.maximum(boxes[:, None, 1], boxes[None, :, 1]),
+    )
+    x1, y1 = (
+        np.minimum(boxes[:, None, 2], boxes[None, :, 2]),
+        np.minimum(boxes[:, None, 3], boxes[None, :, 3]),
+    )
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    inside = (inter >= 0.8 * area[:, None]) & (area[None, :] > area[:, None])
+    return boxes[~inside.any(axis=1)]
 
 
 def _regularity(boxes: np.ndarray) -> int:
@@ -374,12 +388,13 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         score = _regularity(found) - (0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
             best = (score, bg, found)
+    faces_first = replace(Tiles.empty(), faces_first=True)
     if best is None:
-        return Tiles.empty()
+        return faces_first
     _, bg, boxes = best
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     if len(boxes) == 1 and area[0] > 0.9 * w * h:
-        return Tiles.empty()
+        return faces_first
     main = np.zeros(len(boxes), bool)
     if len(boxes) >= 2:
         for i in range(len(boxes)):

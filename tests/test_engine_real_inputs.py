@@ -72,3 +72,23 @@ def test_a_picture_that_changes_slightly_is_analysed(fer2013, pipeline, seed):
         _check(result)
         found.append(len(result.faces))
     assert min(found) >= 4, found
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_face_video_is_one_participant(fer2013, pipeline, seed):
+    """A plain webcam or lab video (one face on a wall, as in CK+) is no gallery: no phantom tiles
+    inside the face or on the wall, one participant."""
+    rng = np.random.default_rng(seed)
+    face = fer2013["PublicTest"].faces[37 * seed]
+    wall = np.full((490, 640), int(rng.integers(60, 200)), np.float32)
+    if seed % 3 == 2:  # a lit wall: a gradient, no flat colour
+        wall += np.linspace(-40, 40, 640)[None, :]
+    wall[45:445, 120:520] = cv2.resize(face, (400, 400), interpolation=cv2.INTER_CUBIC)
+    wall = cv2.GaussianBlur(wall, (3, 3), 0) + rng.normal(0, 2, wall.shape) * (seed % 2)
+    image = cv2.cvtColor(np.clip(wall, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    pipeline.reset()
+    for k in range(3):  # the same frame three times: still one participant, the same one
+        result = pipeline(Frame(image, 0.5 * k, k))
+        assert len(result.participants) == 1, result.tiles.xyxy
+        assert len(result.faces) == 1
+        assert result.participants.state[0] == FACE
