@@ -38,7 +38,7 @@ synthetic galleries of PublicTest faces, where the true crop is known, by ``fer-
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -86,6 +86,11 @@ FULL_SEARCH_EVERY = 4
 searched by the whole chain (later detectors, turned tiles: ~6 searches) on every 4th frame its picture
 changed, by the first detector upright alone in between (1 search). At 2 Hz a face that comes back
 upright is found at once, a hard one within 2 s."""
+SECOND_FACE_SCORE, SECOND_FACE_SIDE = 0.95, 0.5
+"""A tile can show two or three people (a shared camera, Together mode): besides its largest face, a
+face is kept in it when the detector is sure of it (>= 0.95, the whole-frame thresholds being 0.7) and
+it is at least half as wide as the largest, so that a poster or a passer-by far behind is no one. Such
+a face is a participant of its own (``tile_id`` -1)."""
 FRAME_WIDTH = 1280
 """Without tiles the whole frame is shrunk to this width before detection."""
 OUTSIDE_SIDE = 0.12
@@ -372,6 +377,7 @@ class TileMemo:
     score: float
     how: tuple[float, int]  # (angle, detector index) of the search that found it; (0, 0) upright/re-check
     lean: int  # changed frames since the whole chain last searched this tile without a face
+    others: np.ndarray = field(default_factory=lambda: _NONE[0])  # (K, 4) its other faces, if any
 
 
 class FaceDetector:
@@ -403,6 +409,7 @@ class FaceDetector:
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
         self._memo: list[TileMemo] = []
         self._outside: tuple[bytes, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._others: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.searches: list[tuple[str, float, int]] = []
         """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
@@ -438,6 +445,7 @@ class FaceDetector:
         empty: set[int] = set()
         prefer: dict[int, tuple[tuple[float, int], np.ndarray]] = {}
         lean: dict[int, int] = {}
+        self._others = {}
         if not self.track or not self._memo or not todo:
             return found, empty, thumbs, prefer, lean
         from fer_overlay.track import iou
@@ -457,6 +465,8 @@ class FaceDetector:
                     lean[t] = quiet  # not searched: its count stands
                 else:
                     found[t] = (box, score)
+                    if len(memo.others):
+                        self._others[t] = (memo.others, np.ones(len(memo.others), np.float32))
             elif box is None and quiet < FULL_SEARCH_EVERY - 1:
                 lean[t] = quiet + 1
             elif box is not None and self._refine is not None:
@@ -470,6 +480,14 @@ class FaceDetector:
             for (t, last, how), box, p in zip(recheck, boxes, probs, strict=True):
                 if p >= VERIFY_THRESHOLD and _centre_in(box, tiles.xyxy[t]):
                     found[t] = (box, float(p))
+                    others = self._memo[int(overlap[todo.index(t)].argmax())].others
+                    if len(others):  # the tile's other people, re-checked the same way
+                        moved, sure = self._refine(gray, others, None)
+                        ok = (sure >= VERIFY_THRESHOLD) & np.array(
+                            [_centre_in(b, tiles.xyxy[t]) for b in moved]
+                        )
+                        if ok.any():
+                            self._others[t] = (moved[ok], sure[ok])
                 elif how != (0.0, 0):
                     # Only a later search (another detector, a turned tile) had found it, and the last
                     # network does not confirm it now (it does for about half of them): that search next.
@@ -484,13 +502,15 @@ class FaceDetector:
         detect: Detect,
         angle: float = 0.0,
         height: int | None = None,
+        others: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> dict[int, tuple[np.ndarray, float]]:
         """Full search of each tile's ``regions`` (the tile, or a window around its last face): regions of
         one shape (a grid's tiles) resized to one size, at most ``DETECT_HEIGHT`` (or ``height``) high,
         and detected as one batch; the largest face of a region is its participant. With ``angle`` the
         regions are searched rotated by that many degrees, and a face found is returned as the upright
         square of the same size around its centre (the crop FER2013 would have: its faces are not
-        de-rotated)."""
+        de-rotated). With ``others`` (upright searches only), a region's other sure faces go there
+        (``SECOND_FACE_SCORE``)."""
         groups: dict[tuple[int, int], list[int]] = {}
         for t, (x0, y0, x1, y1) in regions.items():
             if x1 - x0 < 8 or y1 - y0 < 8:  # nothing to search (callers pass tiles and windows >= 8 px)
@@ -519,14 +539,24 @@ class FaceDetector:
                 if len(b) == 0:
                     continue
                 k = int(np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))
+                x0, y0, x1, y1 = regions[t]
+                to_frame = np.array([(x1 - x0) / w, (y1 - y0) / h] * 2, np.float32)
+                if others is not None and not angle and len(b) > 1:
+                    from fer_overlay.track import iou
+
+                    side = b[:, 2] - b[:, 0]
+                    sure = (s >= SECOND_FACE_SCORE) & (side >= SECOND_FACE_SIDE * side[k])
+                    sure &= iou(b, b[k : k + 1])[:, 0] < 0.05
+                    sure[k] = False
+                    if sure.any():
+                        more = b[sure] * to_frame + np.array([x0, y0, x0, y0], np.float32)
+                        others[t] = (more.astype(np.float32), s[sure].astype(np.float32))
                 if angle:
                     cx, cy = back @ np.array([(b[k, 0] + b[k, 2]) / 2, (b[k, 1] + b[k, 3]) / 2, 1.0])
                     half = (b[k, 2] - b[k, 0]) / 2
                     b = np.array([[cx - half, cy - half, cx + half, cy + half]], np.float32)
                     k = 0
-                x0, y0, x1, y1 = regions[t]
-                fx, fy = (x1 - x0) / w, (y1 - y0) / h
-                box = b[k] * np.array([fx, fy, fx, fy], np.float32) + np.array([x0, y0, x0, y0], np.float32)
+                box = b[k] * to_frame + np.array([x0, y0, x0, y0], np.float32)
                 out[t] = (box.astype(np.float32), float(s[k]))
         return out
 
@@ -585,7 +615,16 @@ class FaceDetector:
                 regions = {t: self._window(prefer[t][1], tiles.xyxy[t]) for t in rest}
                 new = self._search(gray, regions, name, detect, angle, WINDOW_HEIGHT)
             else:
-                new = self._search(gray, {t: tiles.xyxy[t] for t in rest}, name, detect, angle)
+                upright_first = (angle, k) == (0.0, 0)
+                new = self._search(
+                    gray,
+                    {t: tiles.xyxy[t] for t in rest},
+                    name,
+                    detect,
+                    angle,
+                    None,
+                    self._others if upright_first else None,
+                )
             if name != self.names[0]:  # express its boxes in the first detector's crop convention
                 ratio = CROP_CONVENTION[name][0] / CROP_CONVENTION[self.names[0]][0]
                 for t, (box, score) in new.items():
@@ -619,9 +658,15 @@ class FaceDetector:
                     *(where[t] if t in where else (None, 0.0)),
                     source.get(t, (0.0, 0)),
                     0 if t in where else lean.get(t, 0),
+                    self._others[t][0] if t in where and t in self._others else _NONE[0],
                 )
                 for t in todo
             ]
+        for t in sorted(self._others):  # a tile's other people, each a participant of their own
+            if t in found:
+                boxes += list(self._others[t][0])
+                scores += list(self._others[t][1])
+                ids += [-1] * len(self._others[t][0])
         boxes += list(outside[0])
         scores += list(outside[1])
         ids += [-1] * len(outside[0])

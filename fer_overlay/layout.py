@@ -266,11 +266,12 @@ def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: 
         )
 
     def is_card(box: np.ndarray) -> bool:
-        from fer_overlay.track import iou
-
-        if len(taken) and iou(box[None], taken).max() > 0.2:
-            return False
         x0, y0, x1, y1 = box
+        if len(taken):  # a card lies beside the tiles found, not over one of them or over a share
+            ix = np.clip(np.minimum(x1, taken[:, 2]) - np.maximum(x0, taken[:, 0]), 0, None)
+            iy = np.clip(np.minimum(y1, taken[:, 3]) - np.maximum(y0, taken[:, 1]), 0, None)
+            if (ix * iy).max() > 0.25 * (x1 - x0) * (y1 - y0):
+                return False
         share = content[y0:y1, x0:x1].mean() if x1 > x0 and y1 > y0 else 0.0
         return 0.03 <= share <= 0.5
 
@@ -319,13 +320,13 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     if side is not None:
         out.append(side)
     px = image[::4, ::4].reshape(-1, 3)
-    key = (px[:, 0].astype(np.int32) << 16) | (px[:, 1].astype(np.int32) << 8) | px[:, 2]
-    values, counts = np.unique(key, return_counts=True)
+    coarse = (px >> 2).astype(np.int32)  # 4 levels a bin: compression noise splits exact colours
+    key = (coarse[:, 0] << 12) | (coarse[:, 1] << 6) | coarse[:, 2]
+    values, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     for i in np.argsort(-counts)[:6]:
         if counts[i] < 0.05 * len(key):
             break
-        v = values[i]
-        colour = np.array([(v >> 16) & 255, (v >> 8) & 255, v & 255], np.uint8)
+        colour = np.median(px[inverse.ravel() == i], axis=0).astype(np.uint8)
         if all(np.abs(colour.astype(int) - o).max() > BG_TOLERANCE for o in out):
             out.append(colour)
     return out[:4]
