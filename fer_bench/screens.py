@@ -12,6 +12,7 @@ fresh :class:`~fer_overlay.session.Pipeline` as a first (cold) frame and then on
   tile (a tile of two people needs two); a face elsewhere (shared content, a dialog, a camera-off or
   empty tile, or more faces than the tile holds) is a false face; ambiguous tiles count neither way;
 - camera off: true camera-off tiles matched to a participant in the camera-off state;
+- phantoms: participants without a face that match no true tile (a region taken for a tile);
 - names: tiles whose truth has a name, matched to a participant whose name reads exactly the same
   (:func:`participant_names` is the hook for the name OCR; without it no name is read).
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_overlay.frames import CAMERA_OFF, Frame, Result
+from fer_overlay.frames import CAMERA_OFF, FACE, Frame, Result
 from fer_overlay.track import iou
 
 MATCH_IOU = 0.5
@@ -45,6 +46,7 @@ class ScreenScore:
     camera_off_found: int
     names: int
     names_read: int
+    phantoms: int
     cold_ms: float
     warm_ms: float
     faces_first: bool = False
@@ -53,7 +55,8 @@ class ScreenScore:
         flag = "  (no gallery evidence: faces first)" if self.faces_first else ""
         return (
             f"{self.image:<56} tiles {self.tiles_found:>3}/{self.tiles:<3} faces {self.faces_found:>3}/"
-            f"{self.faces:<3} false {self.false_faces:>2}  camera-off {self.camera_off_found:>2}/"
+            f"{self.faces:<3} false {self.false_faces:>2}  phantoms {self.phantoms:>2}  "
+            f"camera-off {self.camera_off_found:>2}/"
             f"{self.camera_off:<2} names {self.names_read:>2}/{self.names:<2} "
             f"cold {self.cold_ms:5.0f} ms  warm {self.warm_ms:4.0f} ms{flag}"
         )
@@ -76,6 +79,7 @@ def total_lines(scores: list[ScreenScore]) -> list[str]:
         f"  tiles found (IoU >= {MATCH_IOU}, one-to-one): {_share(s('tiles_found'), s('tiles'))}",
         f"  faces found in face tiles: {_share(s('faces_found'), s('faces'))}",
         f"  false faces: {s('false_faces')}",
+        f"  phantom participants (no face, matching no true tile): {s('phantoms')}",
         f"  camera-off tiles recognised: {_share(s('camera_off_found'), s('camera_off'))}",
         f"  names read exactly: {_share(s('names_read'), s('names'))}",
         f"  ms per frame: cold median {np.median(cold):.0f} (max {max(cold):.0f}), "
@@ -173,6 +177,7 @@ def score(name: str, entry: dict, result: Result, cold_ms: float, warm_ms: float
         camera_off_found=sum(t in match and people.state[match[t]] == CAMERA_OFF for t in off),
         names=len(named),
         names_read=sum(t in match and names[match[t]] == str(true_names[t]).strip() for t in named),
+        phantoms=sum(j not in set(match.values()) and people.state[j] != FACE for j in range(len(people))),
         cold_ms=cold_ms,
         warm_ms=warm_ms,
         faces_first=bool(getattr(result.tiles, "faces_first", False)),

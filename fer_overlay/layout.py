@@ -162,6 +162,50 @@ def _seam(gray: np.ndarray, vertical: bool, at: int, lo: int, hi: int) -> bool:
     return bool(np.mean(across >= np.maximum(2 * beside, 12)) >= 0.5)
 
 
+def _seam_profile(gray: np.ndarray, box: np.ndarray, vertical: bool) -> np.ndarray:
+    """Per column (``vertical``) or row of a box: the share of its length along which a straight seam
+    runs there (see :func:`_seam`), for every position at once."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    img = gray[y0:y1, x0:x1].astype(np.int16)
+    img = img if vertical else img.T
+    steps = np.abs(np.diff(img, axis=1))  # (n, m-1): step k lies between columns k and k+1
+    out = np.zeros(img.shape[1], np.float32)
+    if steps.shape[1] < 6:
+        return out
+    across = np.maximum(np.maximum(steps[:, 1:-3], steps[:, 2:-2]), steps[:, 3:-1])
+    beside = np.maximum(steps[:, :-4], steps[:, 4:])
+    out[3:-2] = (across >= np.maximum(2 * beside, 12)).mean(axis=0)
+    return out
+
+
+def _seam_cut(gray: np.ndarray, box: np.ndarray, min_side: int, depth: int = 0) -> np.ndarray:
+    """A region cut recursively (columns, then rows, alternating) along the straight seams that cross
+    it whole: edge-to-edge webcams under title bars, where no background separates the tiles. Pieces
+    are at least ``min_side`` px; a region no seam crosses is one piece."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    for vertical in (True, False) if depth % 2 == 0 else (False, True):
+        lo, hi = (x0, x1) if vertical else (y0, y1)
+        profile = _seam_profile(gray, box, vertical)
+        cuts = [lo]
+        for k in np.argsort(-profile):
+            if profile[k] < 0.6:
+                break
+            at = lo + int(k)
+            if all(abs(at - c) >= min_side for c in cuts + [hi]):
+                cuts.append(at)
+        if len(cuts) == 1:
+            continue
+        cuts = sorted(cuts) + [hi]
+        parts = [
+            np.array([a, y0, b, y1] if vertical else [x0, a, x1, b], np.int32)
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+        ]
+        if depth >= 3:
+            return np.array(parts, np.int32)
+        return np.concatenate([_seam_cut(gray, p, min_side, depth + 1) for p in parts])
+    return np.array([box], np.int32)
+
+
 def _split_merged(
     image: np.ndarray, content: np.ndarray, boxes: np.ndarray, fill: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +216,7 @@ def _split_merged(
         return boxes, fill
     typical = _typical(boxes, fill)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    min_side = max(30, int(0.06 * min(image.shape[:2])))
     out, out_fill = [], []
     for box, f in zip(boxes, fill, strict=True):
         x0, y0, x1, y1 = (int(v) for v in box)
@@ -180,14 +225,22 @@ def _split_merged(
         else:  # a strip alone (a filmstrip, a webcam dock): cells of a webcam's 16:9 or 4:3
             bw, bh = x1 - x0, y1 - y0
             if 0.4 <= bw / bh <= 3.2:
-                out.append(box)
-                out_fill.append(f)
-                continue
-            aspect = min((16 / 9, 4 / 3), key=lambda a: abs(bw / bh / a - round(bw / bh / a)))
-            tw, th = (bh * aspect, bh) if bw > bh else (bw, bw / aspect)
+                tw, th = bw, bh  # no typical tile: only seams can cut it
+            else:
+                aspect = min((16 / 9, 4 / 3), key=lambda a: abs(bw / bh / a - round(bw / bh / a)))
+                tw, th = (bh * aspect, bh) if bw > bh else (bw, bw / aspect)
         cols, rows = max(1, round((x1 - x0) / tw)), max(1, round((y1 - y0) / th))
         fits = abs((x1 - x0) / cols - tw) <= 0.08 * tw and abs((y1 - y0) / rows - th) <= 0.08 * th
         if (cols, rows) == (1, 1) or not fits or cols * rows > 100:
+            pieces = _seam_cut(gray, box, min_side)
+            # Docks of webcams under title bars: most pieces share one size; a picture cut along its
+            # own straight edges (a UI, a room) gives pieces of all sizes.
+            if len(pieces) >= 3 and _regularity(pieces) >= max(3, 0.6 * len(pieces)):
+                for piece in pieces:
+                    px0, py0, px1, py1 = piece
+                    out.append(piece)
+                    out_fill.append(float((content[py0:py1, px0:px1] == 255).mean()))
+                continue
             out.append(box)
             out_fill.append(f)
             continue
@@ -415,3 +468,33 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
     if not rest.any():
         grid = (1, 1)
     return Tiles(boxes, off, main, grid)
+
+
+def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
+    """The faces' evidence about the layout, once they are found: a group of three or more tiles of one
+    size (within 10%) none of which shows a face or a camera-off card is content, not participants (an
+    app's thumbnails, a shared board's cards, a settings panel). Such tiles are flagged ``main``: like a
+    shared screen, a participant only where a face is found. A real gallery shows faces or name cards."""
+    rest = np.where(~tiles.main)[0]
+    if len(rest) < 3:
+        return tiles
+    b = tiles.xyxy[rest]
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    same = (np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]) & (
+        np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
+    )
+    group = np.full(len(rest), -1)
+    for i in range(len(rest)):  # connected groups of same-size tiles
+        if group[i] < 0:
+            stack, group[i] = [i], i
+            while stack:
+                j = stack.pop()
+                for k in np.where(same[j] & (group < 0))[0]:
+                    group[k] = i
+                    stack.append(k)
+    main = tiles.main.copy()
+    for g in np.unique(group):
+        members = rest[group == g]
+        if len(members) >= 3 and not tile_has_face[members].any() and not tiles.camera_off[members].any():
+            main[members] = True
+    return replace(tiles, main=main) if (main != tiles.main).any() else tiles
