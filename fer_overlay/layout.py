@@ -35,6 +35,10 @@ BG_TOLERANCE = 8
 MIN_TILE_SHARE = 0.003
 """Smallest tile as a share of the frame area (a 7x7 gallery tile is ~1.5%, a filmstrip tile ~1%)."""
 MAIN_RATIO = 3.0
+SEAM_SIDE = 960
+"""Seams that cut a dock of webcams are looked for on the frame shrunk to this size at most."""
+LAYOUT_SIDE = 1920
+"""Larger frames (a 4K screen) are analysed shrunk to this width or height: tiles are large there."""
 """A tile this many times larger than the median of the others is the ``main`` area (share or speaker)."""
 
 
@@ -217,6 +221,8 @@ def _split_merged(
     typical = _typical(boxes, fill)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     min_side = max(30, int(0.06 * min(image.shape[:2])))
+    g = min(1.0, SEAM_SIDE / max(gray.shape))  # seams are looked for at most 960 px wide (cost)
+    shrunk = cv2.resize(gray, None, fx=g, fy=g, interpolation=cv2.INTER_AREA) if g < 1 else gray
     out, out_fill = [], []
     for box, f in zip(boxes, fill, strict=True):
         x0, y0, x1, y1 = (int(v) for v in box)
@@ -232,7 +238,15 @@ def _split_merged(
         cols, rows = max(1, round((x1 - x0) / tw)), max(1, round((y1 - y0) / th))
         fits = abs((x1 - x0) / cols - tw) <= 0.08 * tw and abs((y1 - y0) / rows - th) <= 0.08 * th
         if (cols, rows) == (1, 1) or not fits or cols * rows > 100:
-            pieces = _seam_cut(gray, box, min_side)
+            if (x1 - x0) * (y1 - y0) < 0.03 * gray.size:  # too small to hold a dock of three
+                out.append(box)
+                out_fill.append(f)
+                continue
+            pieces = (
+                (_seam_cut(shrunk, (box * g).astype(np.int32), int(min_side * g)) / g)
+                .round()
+                .astype(np.int32)
+            )
             # Docks of webcams under title bars: most pieces share one size; a picture cut along its
             # own straight edges (a UI, a room) gives pieces of all sizes.
             if len(pieces) >= 3 and _regularity(pieces) >= max(3, 0.6 * len(pieces)):
@@ -435,6 +449,13 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
     if layout == "faces":
         return Tiles.empty()
     h, w = image.shape[:2]
+    if max(h, w) > LAYOUT_SIDE:
+        f = LAYOUT_SIDE / max(h, w)
+        tiles = detect_tiles(cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA), layout)
+        xyxy = (tiles.xyxy / f).round().astype(np.int32)
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        return replace(tiles, xyxy=xyxy)
     best: tuple[int, np.ndarray, np.ndarray] | None = None
     for k, bg in enumerate(_background_candidates(image)):
         found = _tile_boxes(image, bg)
