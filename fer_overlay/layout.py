@@ -360,6 +360,59 @@ def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: 
     return np.array(cards, np.int32).reshape(-1, 4)
 
 
+def _avatar_cells(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-off participants shown as round avatars between the video tiles of a strip or a column
+    (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
+    least half a tile wide, each disc-like blob (square box, 65-90% filled) of 25-90% of the strip's
+    height is a participant;
+    the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
+    (a highlight ring taken for a tile)."""
+    content = (_content_mask(image, bg) == 255).astype(np.uint8)
+    cells: list[np.ndarray] = []
+    replaced = np.zeros(len(tiles), bool)
+    for axis in (0, 1):  # 0: a strip (gaps along x), 1: a column (gaps along y)
+        b = tiles if axis == 0 else tiles[:, [1, 0, 3, 2]]
+        mask = content if axis == 0 else content.T
+        lo, hi = b[:, 1], b[:, 3]
+        size = hi - lo
+        for i in np.argsort(b[:, 0]):
+            band = (np.abs(lo - lo[i]) <= 0.06 * size[i]) & (np.abs(hi - hi[i]) <= 0.06 * size[i])
+            right = np.where(band & (b[:, 0] >= b[i, 2]))[0]
+            if len(right) == 0:
+                continue
+            j = right[np.argmin(b[right, 0])]
+            g0, g1 = int(b[i, 2]), int(b[j, 0])
+            width = float(np.median(b[band, 2] - b[band, 0]))
+            if g1 - g0 < 0.5 * width:
+                continue
+            y0, y1 = int(lo[i]), int(hi[i])
+            n, _, stats, centres = cv2.connectedComponentsWithStats(mask[y0:y1, g0:g1], connectivity=8)
+            h = y1 - y0
+            side = np.maximum(stats[1:, 2], stats[1:, 3])
+            round_ = (
+                (side >= 0.25 * h)
+                & (side <= 0.9 * h)
+                & (np.abs(stats[1:, 2] - stats[1:, 3]) <= 0.25 * side)
+                & (stats[1:, 4] >= 0.65 * stats[1:, 2] * stats[1:, 3])  # a disc fills 79% of its box,
+                & (stats[1:, 4] <= 0.9 * stats[1:, 2] * stats[1:, 3])  # a thumbnail all of it
+            )
+            xs = np.sort(centres[1:, 0][round_] + g0)
+            if len(xs) == 0:
+                continue
+            cuts = [g0] + [int(round((a + c) / 2)) for a, c in zip(xs[:-1], xs[1:], strict=True)] + [g1]
+            for a, c in zip(cuts[:-1], cuts[1:], strict=True):
+                cell = np.array([a, y0, c, y1], np.int32)
+                cells.append(cell if axis == 0 else cell[[1, 0, 3, 2]])
+            inside = (
+                (b[:, 0] >= g0 - 2)
+                & (b[:, 2] <= g1 + 2)
+                & (b[:, 1] >= y0 - 0.1 * h)
+                & (b[:, 3] <= y1 + 0.1 * h)
+            )
+            replaced |= inside
+    return np.array(cells, np.int32).reshape(-1, 4), replaced
+
+
 def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
     """Split the gallery area (the union of tile-like regions, else the whole frame) into rows x cols."""
     h, w = image.shape[:2]
@@ -481,6 +534,14 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         boxes = np.concatenate([boxes, cards])
         main = np.concatenate([main, np.zeros(len(cards), bool)])
         off = np.concatenate([off, np.ones(len(cards), bool)])
+    else:  # no lattice: avatars may sit between the tiles of a strip or a column
+        avatars, replaced = _avatar_cells(image, bg, boxes[~main])
+        if len(avatars):
+            keep = np.ones(len(boxes), bool)
+            keep[np.where(~main)[0][replaced]] = False
+            boxes = np.concatenate([boxes[keep], avatars])
+            main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
+            off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])
