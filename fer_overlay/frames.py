@@ -92,7 +92,8 @@ class Faces(_Columns):
 
     ``xyxy`` float32 (N, 4) the detector's box in frame pixels; ``crop_xyxy`` float32 (N, 4) the square
     region resized to the model input (the box widened by the calibrated crop convention);
-    ``tile_id`` int32 (N,) index into the frame's :class:`Tiles`, -1 without tiles; ``confidence``
+    ``tile_id`` int32 (N,) index into the frame's :class:`Tiles`, -1 for a face that is no tile's own
+    participant (no tiles, outside every tile, or a second person in a tile); ``confidence``
     float32 (N,); ``crops`` uint8 (N, 48, 48) gray model inputs; ``probs`` float32 (N, 7) raw class
     probabilities, zeros until the classifier has run.
     """
