@@ -19,9 +19,11 @@ wants: a face turned away is "no face".
 
 Per tile, tiles of one shape are shrunk to ``DETECT_HEIGHT`` pixels high and searched as one batch for
 faces between 18% and 95% of the tile height (webcam faces fill 25-70% of a tile; the narrow range keeps
-the search cheap); tiles still without a face are searched again turned by +-``ROTATIONS`` degrees. One
-face per tile (the largest) is kept: a tile is one participant. With ``track=True`` (live sessions) the
-previous frame's results are reused or cheaply re-checked, see :meth:`FaceDetector._from_memo`.
+the search cheap); tiles still without a face are searched again turned by +-``ROTATIONS`` degrees. The
+largest face of a tile is its participant; another face the detector is sure of (``SECOND_FACE_SCORE``)
+is a participant of its own, and so is a face in the part of the frame no tile covers (the layout may
+miss a participant), both with ``tile_id`` -1. With ``track=True`` (live sessions) the previous frame's
+results are reused or cheaply re-checked, see :meth:`FaceDetector._from_memo`.
 
 The crop convention turns a detector box into the square a FER2013 face would have been cut from:
 side ``scale`` x box width, centre moved down by ``shift`` x box width (per detector, in
