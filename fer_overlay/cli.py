@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 from fer_overlay import __version__
 
@@ -73,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--crop-scale", type=float, help="try another crop scale (re-tune with a new model on PublicTest)"
     )
+    e.add_argument(
+        "--screens",
+        metavar="DIR",
+        help="instead: real screenshots with a truth.json (as ../shared/screens): tiles, faces, names, ms",
+    )
+    e.add_argument("--only", help="with --screens: only the images whose name contains this")
     return p
 
 
@@ -192,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
             from fer_overlay.bench import bench
 
             bench(tuple(args.tiles or (4, 9, 25, 49)), args.frames, args.model, args.detector, args.threads)
+            return 0
+        if args.command == "evaluate" and args.screens:
+            sys.path.append(str(Path(__file__).resolve().parents[1]))  # fer_bench/ is in the checkout
+            from fer_bench.screens import evaluate_screens, total_lines
+
+            scores = evaluate_screens(args.screens, args.model, args.detector, args.threads, args.only)
+            print("\n".join([s.line() for s in scores] + total_lines(scores)))
             return 0
         if args.command == "evaluate":
             from fer_overlay.bench import evaluate

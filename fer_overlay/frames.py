@@ -71,12 +71,15 @@ class Tiles(_Columns):
     tile is much larger than the rest (a shared screen or the active speaker beside a filmstrip); it is
     a participant only if a face is found in it. ``grid`` is (rows, cols) when a gallery was recognised,
     ``None`` when the frame is one picture and every face counts as its own participant.
+    ``faces_first``: the layout was asked to find tiles but found no gallery evidence, so every face is
+    its own participant (a plain webcam, photo or video; or a meeting layout it could not read).
     """
 
     xyxy: np.ndarray
     camera_off: np.ndarray
     main: np.ndarray
     grid: tuple[int, int] | None = None
+    faces_first: bool = False
 
     @staticmethod
     def empty() -> Tiles:
@@ -89,7 +92,8 @@ class Faces(_Columns):
 
     ``xyxy`` float32 (N, 4) the detector's box in frame pixels; ``crop_xyxy`` float32 (N, 4) the square
     region resized to the model input (the box widened by the calibrated crop convention);
-    ``tile_id`` int32 (N,) index into the frame's :class:`Tiles`, -1 without tiles; ``confidence``
+    ``tile_id`` int32 (N,) index into the frame's :class:`Tiles`, -1 for a face that is no tile's own
+    participant (no tiles, outside every tile, or a second person in a tile); ``confidence``
     float32 (N,); ``crops`` uint8 (N, 48, 48) gray model inputs; ``probs`` float32 (N, 7) raw class
     probabilities, zeros until the classifier has run.
     """

@@ -23,6 +23,7 @@ becomes its own participant.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -34,6 +35,10 @@ BG_TOLERANCE = 8
 MIN_TILE_SHARE = 0.003
 """Smallest tile as a share of the frame area (a 7x7 gallery tile is ~1.5%, a filmstrip tile ~1%)."""
 MAIN_RATIO = 3.0
+SEAM_SIDE = 960
+"""Seams that cut a dock of webcams are looked for on the frame shrunk to this size at most."""
+LAYOUT_SIDE = 1920
+"""Larger frames (a 4K screen) are analysed shrunk to this width or height: tiles are large there."""
 """A tile this many times larger than the median of the others is the ``main`` area (share or speaker)."""
 
 
@@ -105,10 +110,15 @@ def camera_off_flags(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     return flags
 
 
-def _components(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
+def _content_mask(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """255 where a pixel differs from the background colour by more than ``BG_TOLERANCE``."""
     lo, hi = bg.astype(int) - BG_TOLERANCE, bg.astype(int) + BG_TOLERANCE
-    content = 255 - cv2.inRange(image, lo, hi)
+    return 255 - cv2.inRange(image, lo, hi)
+
+
+def _components(image: np.ndarray, bg: np.ndarray, split: bool = True) -> np.ndarray:
+    h, w = image.shape[:2]
+    content = _content_mask(image, bg)
     # Components at half resolution (3x faster); a 2x2 block is content only if all four pixels are,
     # so that gutters of 1-2 pixels still separate the tiles.
     half = (cv2.resize(content, (w // 2, h // 2), interpolation=cv2.INTER_AREA) == 255).astype(np.uint8)
@@ -118,15 +128,320 @@ def _components(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
     _, _, stats, _ = cv2.connectedComponentsWithStats(half, connectivity=4)
     x, y, bw, bh = (2 * stats[1:, i] for i in range(4))
     area = 4 * stats[1:, 4]
-    keep = (
-        (bw * bh >= MIN_TILE_SHARE * w * h)
-        & (bw >= 40)
-        & (bh >= 30)
-        & (bw / np.maximum(bh, 1) >= 0.4)
-        & (bw / np.maximum(bh, 1) <= 3.2)
-        & (area >= 0.5 * bw * bh)
+    big = (bw * bh >= MIN_TILE_SHARE * w * h) & (bw >= 40) & (bh >= 30)
+    boxes = np.stack([x, y, x + bw, y + bh], axis=1)[big].astype(np.int32)
+    fill = (area / np.maximum(bw * bh, 1))[big]
+    if split:
+        boxes, fill = _split_merged(image, content, boxes, fill)
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    keep = (bw / np.maximum(bh, 1) >= 0.4) & (bw / np.maximum(bh, 1) <= 3.2) & (fill >= 0.5)
+    return boxes[keep]
+
+
+def _typical(boxes: np.ndarray, fill: np.ndarray) -> tuple[float, float] | None:
+    """The size most single tiles share: the median of the well-filled, tile-shaped boxes that are
+    not clearly unions of others (a grid has many of them; None with fewer than two)."""
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    shaped = (bw / np.maximum(bh, 1) >= 1.0) & (bw / np.maximum(bh, 1) <= 2.0) & (fill >= 0.5)
+    if shaped.sum() < 2:
+        return None
+    area = bw * bh
+    small = shaped & (area <= 1.6 * np.median(area[shaped]))
+    if small.sum() < 2:
+        return None
+    return float(np.median(bw[small])), float(np.median(bh[small]))
+
+
+def _seam(gray: np.ndarray, vertical: bool, at: int, lo: int, hi: int) -> bool:
+    """Whether a straight boundary runs along ``at`` (a column if ``vertical``, else a row) from
+    ``lo`` to ``hi``: the step across it is at least twice the steps beside it, over most of its length.
+    Two videos or a video and a card meet in such a seam; a line through one picture has none."""
+    img = gray if vertical else gray.T
+    if at < 3 or at > img.shape[1] - 4 or hi - lo < 8:
+        return False
+    band = img[lo:hi, at - 3 : at + 3].astype(np.int16)
+    steps = np.abs(np.diff(band, axis=1))  # (n, 5): step k is between columns at-3+k and at-2+k
+    across = steps[:, 1:4].max(axis=1)  # the seam may be off by a pixel
+    beside = np.maximum(steps[:, 0], steps[:, 4])
+    return bool(np.mean(across >= np.maximum(2 * beside, 12)) >= 0.5)
+
+
+def _seam_profile(gray: np.ndarray, box: np.ndarray, vertical: bool) -> np.ndarray:
+    """Per column (``vertical``) or row of a box: the share of its length along which a straight seam
+    runs there (see :func:`_seam`), for every position at once."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    img = gray[y0:y1, x0:x1].astype(np.int16)
+    img = img if vertical else img.T
+    steps = np.abs(np.diff(img, axis=1))  # (n, m-1): step k lies between columns k and k+1
+    out = np.zeros(img.shape[1], np.float32)
+    if steps.shape[1] < 6:
+        return out
+    across = np.maximum(np.maximum(steps[:, 1:-3], steps[:, 2:-2]), steps[:, 3:-1])
+    beside = np.maximum(steps[:, :-4], steps[:, 4:])
+    out[3:-2] = (across >= np.maximum(2 * beside, 12)).mean(axis=0)
+    return out
+
+
+def _seam_cut(gray: np.ndarray, box: np.ndarray, min_side: int, depth: int = 0) -> np.ndarray:
+    """A region cut recursively (columns, then rows, alternating) along the straight seams that cross
+    it whole: edge-to-edge webcams under title bars, where no background separates the tiles. Pieces
+    are at least ``min_side`` px; a region no seam crosses is one piece."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    for vertical in (True, False) if depth % 2 == 0 else (False, True):
+        lo, hi = (x0, x1) if vertical else (y0, y1)
+        profile = _seam_profile(gray, box, vertical)
+        cuts = [lo]
+        for k in np.argsort(-profile):
+            if profile[k] < 0.6:
+                break
+            at = lo + int(k)
+            if all(abs(at - c) >= min_side for c in cuts + [hi]):
+                cuts.append(at)
+        if len(cuts) == 1:
+            continue
+        cuts = sorted(cuts) + [hi]
+        parts = [
+            np.array([a, y0, b, y1] if vertical else [x0, a, x1, b], np.int32)
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+        ]
+        if depth >= 3:
+            return np.array(parts, np.int32)
+        return np.concatenate([_seam_cut(gray, p, min_side, depth + 1) for p in parts])
+    return np.array([box], np.int32)
+
+
+def _split_merged(
+    image: np.ndarray, content: np.ndarray, boxes: np.ndarray, fill: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edge-to-edge tiles merge into one component. A component whose sides are whole multiples of
+    the typical tile (within 8%) is cut into those cells where straight seams run along the cuts
+    (regular spacing and straight edges must agree, so a large speaker video stays whole)."""
+    if len(boxes) == 0:
+        return boxes, fill
+    typical = _typical(boxes, fill)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    min_side = max(30, int(0.06 * min(image.shape[:2])))
+    g = min(1.0, SEAM_SIDE / max(gray.shape))  # seams are looked for at most 960 px wide (cost)
+    shrunk = cv2.resize(gray, None, fx=g, fy=g, interpolation=cv2.INTER_AREA) if g < 1 else gray
+    out, out_fill = [], []
+    for box, f in zip(boxes, fill, strict=True):
+        x0, y0, x1, y1 = (int(v) for v in box)
+        if typical is not None:
+            tw, th = typical
+        else:  # a strip alone (a filmstrip, a webcam dock): cells of a webcam's 16:9 or 4:3
+            bw, bh = x1 - x0, y1 - y0
+            if 0.4 <= bw / bh <= 3.2:
+                tw, th = bw, bh  # no typical tile: only seams can cut it
+            else:
+                aspect = min((16 / 9, 4 / 3), key=lambda a: abs(bw / bh / a - round(bw / bh / a)))
+                tw, th = (bh * aspect, bh) if bw > bh else (bw, bw / aspect)
+        cols, rows = max(1, round((x1 - x0) / tw)), max(1, round((y1 - y0) / th))
+        fits = abs((x1 - x0) / cols - tw) <= 0.08 * tw and abs((y1 - y0) / rows - th) <= 0.08 * th
+        if (cols, rows) == (1, 1) or not fits or cols * rows > 100:
+            if (x1 - x0) * (y1 - y0) < 0.03 * gray.size:  # too small to hold a dock of three
+                out.append(box)
+                out_fill.append(f)
+                continue
+            pieces = (
+                (_seam_cut(shrunk, (box * g).astype(np.int32), int(min_side * g)) / g)
+                .round()
+                .astype(np.int32)
+            )
+            # Docks of webcams under title bars: most pieces share one size; a picture cut along its
+            # own straight edges (a UI, a room) gives pieces of all sizes.
+            if len(pieces) >= 3 and _regularity(pieces) >= max(3, 0.6 * len(pieces)):
+                for piece in pieces:
+                    px0, py0, px1, py1 = piece
+                    out.append(piece)
+                    out_fill.append(float((content[py0:py1, px0:px1] == 255).mean()))
+                continue
+            out.append(box)
+            out_fill.append(f)
+            continue
+        xs = np.linspace(x0, x1, cols + 1).round().astype(int)
+        ys = np.linspace(y0, y1, rows + 1).round().astype(int)
+        seams = [_seam(gray, True, x, y0, y1) for x in xs[1:-1]]
+        seams += [_seam(gray, False, y, x0, x1) for y in ys[1:-1]]
+        if np.mean(seams) < 0.5:
+            out.append(box)
+            out_fill.append(f)
+            continue
+        for r in range(rows):
+            for c in range(cols):
+                cell = content[ys[r] : ys[r + 1], xs[c] : xs[c + 1]]
+                out.append(np.array([xs[c], ys[r], xs[c + 1], ys[r + 1]], np.int32))
+                out_fill.append(float((cell == 255).mean()))
+    return np.array(out, np.int32).reshape(-1, 4), np.array(out_fill)
+
+
+def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float) -> float:
+    """The grid's spacing along one axis: differences between the starts of tiles in one row (or
+    column), each divided by the whole number of tiles it spans; the tile size when no two share one."""
+    steps = []
+    for i in range(len(starts)):
+        for j in range(len(starts)):
+            d = starts[j] - starts[i]
+            if d > 0.5 * size and abs(other[j] - other[i]) < 0.25 * other_size:
+                k = max(1, round(d / size))
+                steps.append(d / k)
+    return float(np.median(steps)) if steps else size
+
+
+def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """Camera-off cards drawn on the page background have no edge (Meet's grid, avatar columns): when
+    the tiles found form a regular grid (most of them the same size, on one lattice), the lattice's
+    empty-looking cells that hold a little content (an avatar, initials, a name) on mostly background
+    are tiles too. The lattice grows from the tiles found, row by row and column by column, while it
+    finds such cards."""
+    if len(tiles) < 3:
+        return np.zeros((0, 4), np.int32)
+    bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
+    tw, th = float(np.median(bw)), float(np.median(bh))
+    same = (np.abs(bw - tw) <= 0.06 * tw) & (np.abs(bh - th) <= 0.06 * th)
+    if same.sum() < 3 or same.mean() < 0.7:
+        return np.zeros((0, 4), np.int32)
+    t = tiles[same]
+    px = _pitch(t[:, 0], t[:, 1], tw, th)
+    py = _pitch(t[:, 1], t[:, 0], th, tw)
+    if px < tw - 2 or py < th - 2:  # overlapping cells: not a lattice
+        return np.zeros((0, 4), np.int32)
+    ox, oy = float(t[0, 0]), float(t[0, 1])
+    kx = (t[:, 0] - ox) / px
+    ky = (t[:, 1] - oy) / py
+    on = (np.abs(kx - kx.round()) * px <= max(3, 0.04 * tw)) & (
+        np.abs(ky - ky.round()) * py <= max(3, 0.04 * th)
     )
-    return np.stack([x, y, x + bw, y + bh], axis=1)[keep].astype(np.int32)
+    if on.mean() < 0.8:  # the tiles do not sit on one lattice (speaker + strip, mixed sizes)
+        return np.zeros((0, 4), np.int32)
+    h, w = image.shape[:2]
+    content = _content_mask(image, bg) == 255
+    cols = [
+        k
+        for k in range(-int(ox // px) - 1, int((w - ox) // px) + 2)
+        if ox + k * px >= -2 and ox + k * px + tw <= w + 2
+    ]
+    rows = [
+        k
+        for k in range(-int(oy // py) - 1, int((h - oy) // py) + 2)
+        if oy + k * py >= -2 and oy + k * py + th <= h + 2
+    ]
+
+    def cell(r: int, c: int) -> np.ndarray:
+        x0, y0 = int(round(ox + c * px)), int(round(oy + r * py))
+        return np.array(
+            [max(0, x0), max(0, y0), min(w, int(round(x0 + tw))), min(h, int(round(y0 + th)))], np.int32
+        )
+
+    def is_card(box: np.ndarray) -> bool:
+        x0, y0, x1, y1 = box
+        if len(taken):  # a card lies beside the tiles found, not over one of them or over a share
+            ix = np.clip(np.minimum(x1, taken[:, 2]) - np.maximum(x0, taken[:, 0]), 0, None)
+            iy = np.clip(np.minimum(y1, taken[:, 3]) - np.maximum(y0, taken[:, 1]), 0, None)
+            if (ix * iy).max() > 0.25 * (x1 - x0) * (y1 - y0):
+                return False
+        share = content[y0:y1, x0:x1].mean() if x1 > x0 and y1 > y0 else 0.0
+        return 0.03 <= share <= 0.5
+
+    used_r = sorted({int(round(k)) for k in ky[on]})
+    used_c = sorted({int(round(k)) for k in kx[on]})
+    r_lo, r_hi, c_lo, c_hi = used_r[0], used_r[-1], used_c[0], used_c[-1]
+    grown = True
+    while grown:  # grow the lattice by a row or column wherever it holds a card
+        grown = False
+        for r, edge in ((r_lo - 1, "r_lo"), (r_hi + 1, "r_hi")):
+            if r in rows and any(is_card(cell(r, c)) for c in range(c_lo, c_hi + 1)):
+                r_lo, r_hi = (r, r_hi) if edge == "r_lo" else (r_lo, r)
+                grown = True
+        for c, edge in ((c_lo - 1, "c_lo"), (c_hi + 1, "c_hi")):
+            if c in cols and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)):
+                c_lo, c_hi = (c, c_hi) if edge == "c_lo" else (c_lo, c)
+                grown = True
+    cards = [cell(r, c) for r in range(r_lo, r_hi + 1) for c in range(c_lo, c_hi + 1) if is_card(cell(r, c))]
+    return np.array(cards, np.int32).reshape(-1, 4)
+
+
+def _flat_lead(lines: np.ndarray, middle: np.ndarray) -> int:
+    """How many of the first lines (n, m, 3) are one colour other than ``middle``."""
+    med = np.median(lines, axis=1, keepdims=True)
+    one = (np.abs(lines - med).max(axis=2) <= 4).mean(axis=1) >= 0.95
+    flat = one & (np.abs(med[:, 0] - middle).max(axis=1) > 24)
+    return int(np.argmin(flat)) if not flat.all() else len(flat)
+
+
+def _trim_frames(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Tiles without the flat frame drawn around them (a highlight ring, a strip's white frame): from
+    each side, rows or columns that are one colour drawn by the app (95% of them within 4 levels of their
+    median, which a webcam's noise is not) and
+    of another colour than the tile's middle are cut off, at most 15% of the tile per side. A name card,
+    flat to its middle, keeps its size."""
+    out = boxes.copy()
+    img = image.astype(np.int16)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        w, h = x1 - x0, y1 - y0
+        if w < 20 or h < 20:
+            continue
+        middle = np.median(img[y0 + h // 4 : y1 - h // 4, x0 + w // 4 : x1 - w // 4].reshape(-1, 3), axis=0)
+
+        dy, dx = max(1, int(0.15 * h)), max(1, int(0.15 * w))
+        top = _flat_lead(img[y0 : y0 + dy, x0:x1], middle)
+        bottom = _flat_lead(img[y1 - dy : y1, x0:x1][::-1], middle)
+        left = _flat_lead(img[y0:y1, x0 : x0 + dx].transpose(1, 0, 2), middle)
+        right = _flat_lead(img[y0:y1, x1 - dx : x1].transpose(1, 0, 2)[::-1], middle)
+        out[i] = (x0 + left, y0 + top, x1 - right, y1 - bottom)
+    return out
+
+
+def _avatar_cells(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-off participants shown as round avatars between the video tiles of a strip or a column
+    (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
+    least half a tile wide, each disc-like blob (square box, 65-90% filled) of 25-90% of the strip's
+    height is a participant;
+    the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
+    (a highlight ring taken for a tile)."""
+    content = (_content_mask(image, bg) == 255).astype(np.uint8)
+    cells: list[np.ndarray] = []
+    replaced = np.zeros(len(tiles), bool)
+    for axis in (0, 1):  # 0: a strip (gaps along x), 1: a column (gaps along y)
+        b = tiles if axis == 0 else tiles[:, [1, 0, 3, 2]]
+        mask = content if axis == 0 else content.T
+        lo, hi = b[:, 1], b[:, 3]
+        size = hi - lo
+        for i in np.argsort(b[:, 0]):
+            band = (np.abs(lo - lo[i]) <= 0.06 * size[i]) & (np.abs(hi - hi[i]) <= 0.06 * size[i])
+            right = np.where(band & (b[:, 0] >= b[i, 2]))[0]
+            if len(right) == 0:
+                continue
+            j = right[np.argmin(b[right, 0])]
+            g0, g1 = int(b[i, 2]), int(b[j, 0])
+            width = float(np.median(b[band, 2] - b[band, 0]))
+            if g1 - g0 < 0.5 * width:
+                continue
+            y0, y1 = int(lo[i]), int(hi[i])
+            n, _, stats, centres = cv2.connectedComponentsWithStats(mask[y0:y1, g0:g1], connectivity=8)
+            h = y1 - y0
+            side = np.maximum(stats[1:, 2], stats[1:, 3])
+            round_ = (
+                (side >= 0.25 * h)
+                & (side <= 0.9 * h)
+                & (np.abs(stats[1:, 2] - stats[1:, 3]) <= 0.25 * side)
+                & (stats[1:, 4] >= 0.65 * stats[1:, 2] * stats[1:, 3])  # a disc fills 79% of its box,
+                & (stats[1:, 4] <= 0.9 * stats[1:, 2] * stats[1:, 3])  # a thumbnail all of it
+            )
+            xs = np.sort(centres[1:, 0][round_] + g0)
+            if len(xs) == 0:
+                continue
+            cuts = [g0] + [int(round((a + c) / 2)) for a, c in zip(xs[:-1], xs[1:], strict=True)] + [g1]
+            for a, c in zip(cuts[:-1], cuts[1:], strict=True):
+                cell = np.array([a, y0, c, y1], np.int32)
+                cells.append(cell if axis == 0 else cell[[1, 0, 3, 2]])
+            inside = (
+                (b[:, 0] >= g0 - 2)
+                & (b[:, 2] <= g1 + 2)
+                & (b[:, 1] >= y0 - 0.1 * h)
+                & (b[:, 3] <= y1 + 0.1 * h)
+            )
+            replaced |= inside
+    return np.array(cells, np.int32).reshape(-1, 4), replaced
 
 
 def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
@@ -147,6 +462,69 @@ def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
     return Tiles(xyxy, camera_off_flags(image, xyxy), np.zeros(len(xyxy), bool), (rows, cols))
 
 
+def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
+    """Flat colours the gallery may be drawn on: the frame's side edges (see :func:`background_colour`;
+    first, and None-free), then the colours that cover most of the frame (a meeting window inside a
+    screenshot, a side-by-side share, a light theme's panels), each at least 5% of it."""
+    out = []
+    side = background_colour(image)
+    if side is not None:
+        out.append(side)
+    px = image[::4, ::4].reshape(-1, 3)
+    coarse = (px >> 2).astype(np.int32)  # 4 levels a bin: compression noise splits exact colours
+    key = (coarse[:, 0] << 12) | (coarse[:, 1] << 6) | coarse[:, 2]
+    values, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    for i in np.argsort(-counts)[:6]:
+        if counts[i] < 0.05 * len(key):
+            break
+        colour = np.median(px[inverse.ravel() == i], axis=0).astype(np.uint8)
+        if all(np.abs(colour.astype(int) - o).max() > BG_TOLERANCE for o in out):
+            out.append(colour)
+    return out[:4]
+
+
+def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """Tile-shaped regions on background ``bg``, without those far smaller than the typical one."""
+    boxes = _components(image, bg)
+    if len(boxes) == 0:
+        return boxes
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
+    # regions far smaller than the typical one (with two regions: far smaller than the other).
+    small = area < (0.3 * np.median(area) if len(area) >= 3 else area.max() / 60)
+    boxes, area = boxes[~small], area[~small]
+    # A region inside another is part of that picture (a face, a shirt on another flat colour), not a
+    # tile: one face on a plain wall must stay one participant.
+    x0, y0 = (
+        np.maximum(boxes[:, None, 0], boxes[None, :, 0]),
+        np.maximum(boxes[:, None, 1], boxes[None, :, 1]),
+    )
+    x1, y1 = (
+        np.minimum(boxes[:, None, 2], boxes[None, :, 2]),
+        np.minimum(boxes[:, None, 3], boxes[None, :, 3]),
+    )
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    inside = (inter >= 0.8 * area[:, None]) & (area[None, :] > area[:, None])
+    return boxes[~inside.any(axis=1)]
+
+
+def _regularity(boxes: np.ndarray) -> int:
+    """How gallery-like a set of regions is: the number that share their size (within 10%) with another
+    one sitting in the same row or column (tiles of a grid or a strip do; panels and dialogs do not)."""
+    if len(boxes) < 2:
+        return 0
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    same = (np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]) & (
+        np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
+    )
+    aligned = (np.abs(boxes[:, None, 0] - boxes[None, :, 0]) <= 0.1 * bw[:, None]) | (
+        np.abs(boxes[:, None, 1] - boxes[None, :, 1]) <= 0.1 * bh[:, None]
+    )
+    pair = same & aligned
+    np.fill_diagonal(pair, False)
+    return int(pair.any(axis=1).sum())
+
+
 def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> Tiles:
     """Tiles of a BGR frame. ``layout``: ``"auto"`` (find them), ``"faces"`` (none: faces are
     participants) or ``(rows, cols)`` (a fixed grid over the gallery area)."""
@@ -154,29 +532,83 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         return _fixed_grid(image, *layout)
     if layout == "faces":
         return Tiles.empty()
-    bg = background_colour(image)
-    if bg is None:
-        return Tiles.empty()
-    boxes = _components(image, bg)
-    if len(boxes) == 0:
-        return Tiles.empty()
     h, w = image.shape[:2]
+    if max(h, w) > LAYOUT_SIDE:
+        f = LAYOUT_SIDE / max(h, w)
+        tiles = detect_tiles(cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA), layout)
+        xyxy = (tiles.xyxy / f).round().astype(np.int32)
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        return replace(tiles, xyxy=xyxy)
+    best: tuple[int, np.ndarray, np.ndarray] | None = None
+    for k, bg in enumerate(_background_candidates(image)):
+        found = _tile_boxes(image, bg)
+        # The frame's own edges (k = 0) win unless another flat colour shows more regular tiles.
+        score = _regularity(found) - (0 if k == 0 else 2)
+        if len(found) and (best is None or score > best[0]):
+            best = (score, bg, found)
+    faces_first = replace(Tiles.empty(), faces_first=True)
+    if best is None:
+        return faces_first
+    _, bg, boxes = best
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
-    # regions far smaller than the typical one (with two regions: far smaller than the other).
-    small = area < (0.3 * np.median(area) if len(area) >= 3 else area.max() / 60)
-    boxes, area = boxes[~small], area[~small]
     if len(boxes) == 1 and area[0] > 0.9 * w * h:
-        return Tiles.empty()
+        return faces_first
     main = np.zeros(len(boxes), bool)
     if len(boxes) >= 2:
         for i in range(len(boxes)):
             others = np.delete(area, i)
             main[i] = area[i] > MAIN_RATIO * np.median(others)
+    boxes = _trim_frames(image, boxes)
+    off = camera_off_flags(image, boxes)
+    cards = _lattice_cards(image, bg, boxes[~main], boxes)
+    if len(cards):
+        boxes = np.concatenate([boxes, cards])
+        main = np.concatenate([main, np.zeros(len(cards), bool)])
+        off = np.concatenate([off, np.ones(len(cards), bool)])
+    else:  # no lattice: avatars may sit between the tiles of a strip or a column
+        avatars, replaced = _avatar_cells(image, bg, boxes[~main])
+        if len(avatars):
+            keep = np.ones(len(boxes), bool)
+            keep[np.where(~main)[0][replaced]] = False
+            boxes = np.concatenate([boxes[keep], avatars])
+            main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
+            off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])
+    off = np.concatenate([off[main], off[rest][order]])
     main = np.concatenate([np.ones(main.sum(), bool), np.zeros(rest.sum(), bool)])
     if not rest.any():
         grid = (1, 1)
-    return Tiles(boxes, camera_off_flags(image, boxes), main, grid)
+    return Tiles(boxes, off, main, grid)
+
+
+def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
+    """The faces' evidence about the layout, once they are found: a group of three or more tiles of one
+    size (within 10%) none of which shows a face or a camera-off card is content, not participants (an
+    app's thumbnails, a shared board's cards, a settings panel). Such tiles are flagged ``main``: like a
+    shared screen, a participant only where a face is found. A real gallery shows faces or name cards."""
+    rest = np.where(~tiles.main)[0]
+    if len(rest) < 3:
+        return tiles
+    b = tiles.xyxy[rest]
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    same = (np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]) & (
+        np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
+    )
+    group = np.full(len(rest), -1)
+    for i in range(len(rest)):  # connected groups of same-size tiles
+        if group[i] < 0:
+            stack, group[i] = [i], i
+            while stack:
+                j = stack.pop()
+                for k in np.where(same[j] & (group < 0))[0]:
+                    group[k] = i
+                    stack.append(k)
+    main = tiles.main.copy()
+    for g in np.unique(group):
+        members = rest[group == g]
+        if len(members) >= 3 and not tile_has_face[members].any() and not tiles.camera_off[members].any():
+            main[members] = True
+    return replace(tiles, main=main) if (main != tiles.main).any() else tiles

@@ -29,7 +29,7 @@ from fer_overlay.classify import Classifier
 from fer_overlay.faces import FaceDetector
 from fer_overlay.frames import Faces, Frame, Result
 from fer_overlay.labels import EMOTIONS
-from fer_overlay.layout import detect_tiles, parse_layout
+from fer_overlay.layout import detect_tiles, faceless_groups_as_content, parse_layout
 from fer_overlay.sources import DEFAULT_FPS, Source, open_source
 from fer_overlay.track import TAU_S, Tracker
 
@@ -131,6 +131,10 @@ class Pipeline:
         tiles = detect_tiles(frame.image, self.layout)
         t1 = time.perf_counter()
         faces = self.detector(frame.image, tiles)
+        if len(tiles):
+            has_face = np.zeros(len(tiles), bool)
+            has_face[faces.tile_id[faces.tile_id >= 0]] = True
+            tiles = faceless_groups_as_content(tiles, has_face)
         t2 = time.perf_counter()
         faces = replace(faces, probs=self._classify(faces))
         t3 = time.perf_counter()

@@ -68,8 +68,9 @@ class Tracker:
         if len(tiles) == 0:  # every face is a participant
             n = len(faces)
             return faces.xyxy.astype(np.int32), np.full(n, FACE, np.int8), faces.xyxy, faces.probs
-        face_of = {int(t): i for i, t in enumerate(faces.tile_id)}
+        face_of = {int(t): i for i, t in enumerate(faces.tile_id) if t >= 0}
         keep = [t for t in range(len(tiles)) if not tiles.main[t] or t in face_of]  # a share is nobody
+        loose = np.where(faces.tile_id < 0)[0]  # faces outside every tile: each one a participant
         boxes = tiles.xyxy[keep]
         state = np.array(
             [CAMERA_OFF if tiles.camera_off[t] else FACE if t in face_of else NO_FACE for t in keep], np.int8
@@ -80,6 +81,11 @@ class Tracker:
             if t in face_of:
                 face_xyxy[j] = faces.xyxy[face_of[t]]
                 probs[j] = faces.probs[face_of[t]]
+        if len(loose):
+            boxes = np.concatenate([boxes, faces.xyxy[loose].astype(np.int32)])
+            state = np.concatenate([state, np.full(len(loose), FACE, np.int8)])
+            face_xyxy = np.concatenate([face_xyxy, faces.xyxy[loose]])
+            probs = np.concatenate([probs, faces.probs[loose]])
         return boxes, state, face_xyxy, probs
 
     def update(self, tiles: Tiles, faces: Faces, timestamp: float) -> Participants:

@@ -12,6 +12,7 @@ from fer_overlay.faces import DETECTORS, FaceDetector, crop_faces, default_detec
 from fer_overlay.frames import Tiles
 from fer_overlay.layout import detect_tiles
 from fer_overlay.synthetic import _background
+from fer_overlay.track import iou
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +39,23 @@ def test_detects_faces_in_tiles_and_crops_match_the_original(fer2013, detector):
     assert not np.isin(faces.tile_id, np.where(tiles.camera_off)[0]).any()  # no face on a camera-off card
     assert len(set(faces.tile_id.tolist())) == len(faces)  # at most one face per tile
     originals = fer2013["PublicTest"].faces[:23].reshape(23, -1).astype(float)
-    hits, own_best = 0, 0
+    hits, own_best, overlap = 0, 0, []
     for i in np.where(g.face_index >= 0)[0]:
         j = np.where(faces.tile_id == i)[0]  # tiles come in the same row-major order as the truth
         if len(j) and centre_hit(faces.xyxy[j[0]], g.face_xyxy[i]):
             hits += 1
             corr = np.corrcoef(faces.crops[j[0]].reshape(1, -1).astype(float), originals)[0, 1:]
             own_best += int(np.argmax(corr) == g.face_index[i])
+            overlap.append(iou(faces.crop_xyxy[j[0]][None], g.face_xyxy[i][None].astype(np.float32))[0, 0])
     assert hits >= 0.85 * 23, f"{hits}/23 faces found"
-    # The calibrated crop re-creates the FER2013 crop closely enough that, among the gallery's 23
-    # originals, it resembles its own most for most faces (FER2013 crops vary ~15% in scale, so a crop
-    # is never pixel-exact and look-alikes happen).
-    assert own_best >= 0.7 * hits, f"{own_best}/{hits}"
+    # The calibrated crop re-creates the FER2013 crop: it overlaps the square the face was cut from
+    # (median IoU 0.72-0.83 on four PublicTest galleries; the raw detector box or a 1.5x crop give
+    # 0.59-0.69), and so, among the gallery's 23 originals, it resembles its own most for most faces.
+    # FER2013's own crops vary widely in scale (detector box / true side: quartiles 1.11-1.36), so a
+    # crop is never pixel-exact, and on the original (not equalized) pixels look-alikes are common:
+    # 65-87% of crops resemble their own most on eight PublicTest galleries.
+    assert np.median(overlap) >= 0.68, f"median IoU {np.median(overlap):.2f}"
+    assert own_best >= 0.6 * hits, f"{own_best}/{hits}"
 
 
 def test_whole_frame_mode_finds_several_faces(fer2013, detector):
