@@ -1,0 +1,1 @@
+"""Measurement and synthetic-data code, kept outside the runtime package."""
