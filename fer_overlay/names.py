@@ -1,11 +1,12 @@
 """Name labels: the participant's name that Zoom, Teams, Meet and most meeting apps draw on a tile.
 
-The reader OCRs two small bands of a tile, never the whole frame: the bottom-left strip (Zoom, Teams,
-Meet, Element Call, Jitsi) and, when that holds no text, a strip at the top edge reaching a little
-above the tile (BigBlueButton and other docks put the name in a title bar over the video). The OCR is
-RapidOCR's PP-OCRv6 small detector and recogniser, ONNX files inside the ``rapidocr`` wheel: nothing is
-downloaded at run time and nothing leaves the machine. Why this OCR and what it reaches on the shared
-screens is in docs/ARCHITECTURE.md ("Name labels").
+The reader OCRs two small bands of a tile, never the whole frame: the bottom strip (Zoom, Teams,
+Meet, Element Call, Jitsi put the name at the bottom left) and, when that holds no name, a strip at
+the top edge reaching a little above the tile (BigBlueButton and other docks put the name in a title
+bar over the video). The OCR is PaddleOCR's PP-OCRv6 small detector and recogniser, ONNX files inside
+the ``rapidocr`` wheel, run on our own ONNX Runtime sessions (as the classifier is): nothing is
+downloaded at run time and nothing leaves the machine. Why this OCR, and what it reaches on the
+shared screens, is in docs/ARCHITECTURE.md ("Name labels").
 
 OCR costs tens of milliseconds per tile, so the tracker asks for a tile's name only when the tile is
 new or the pixels of its label band changed (see :func:`band_signature`), not on every frame.
@@ -17,10 +18,11 @@ new or the pixels of its label band changed (see :func:`band_signature`), not on
 
 from __future__ import annotations
 
-import logging
+import importlib.util
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -42,7 +44,13 @@ SIGNATURE = (32, 8)
 CHANGED = 12.0
 """Mean absolute grey-level difference of two thumbnails above which a band is read again."""
 
-log = logging.getLogger(__name__)
+DET_MODEL, REC_MODEL = "PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"
+"""RapidOCR 3.10's default detector and recogniser (multilingual Latin, Chinese, Japanese)."""
+DET_MAX_SIDE = 1280
+DB_THRESH, DB_BOX_THRESH, DB_UNCLIP = 0.3, 0.5, 1.6
+"""RapidOCR's DB post-processing defaults: pixel threshold, box score threshold, unclip ratio."""
+REC_HEIGHT, REC_MIN_WIDTH = 48, 320
+"""The recogniser's input: lines resized to 48 px high, padded to at least 320 px wide."""
 
 
 @dataclass(frozen=True)
@@ -113,33 +121,94 @@ def pick_label(lines: list[_Line], band_w: float, band_h: float, bottom: bool) -
     return text if len(text) > 1 else ""  # a lone character is an icon or noise, not a name
 
 
+def model_dir() -> Path:
+    """The folder of ONNX files inside the installed ``rapidocr`` wheel, found without importing it.
+
+    Importing ``rapidocr`` loads its model downloader (``requests``, which opens a probe socket at
+    import); only its files are used here, read with our own ONNX Runtime sessions."""
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the rapidocr package is not installed (pip install rapidocr)")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+class _PaddleOcr:
+    """PP-OCR detection (DB) and recognition (CTC) on ONNX Runtime: the few steps of RapidOCR's
+    pipeline a horizontal label needs (no angle classifier, axis-aligned boxes)."""
+
+    def __init__(self, threads: int) -> None:
+        import onnxruntime as ort
+
+        folder = model_dir()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        opts.log_severity_level = 3
+        self.det = ort.InferenceSession(str(folder / DET_MODEL), opts, providers=["CPUExecutionProvider"])
+        self.rec = ort.InferenceSession(str(folder / REC_MODEL), opts, providers=["CPUExecutionProvider"])
+        chars = self.rec.get_modelmeta().custom_metadata_map["character"].splitlines()
+        self.charset = ["", *chars, " "]  # CTC blank first, space last (PaddleOCR's convention)
+
+    @staticmethod
+    def _normalise(bgr: np.ndarray) -> np.ndarray:
+        return ((bgr.astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None]
+
+    def detect(self, bgr: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Text line boxes (xyxy in ``bgr``) from the DB probability map."""
+        h, w = bgr.shape[:2]
+        ratio = min(1.0, DET_MAX_SIDE / max(h, w))
+        rh, rw = max(32, round(h * ratio / 32) * 32), max(32, round(w * ratio / 32) * 32)
+        prob = self.det.run(None, {self.det.get_inputs()[0].name: self._normalise(cv2.resize(bgr, (rw, rh)))})
+        prob = prob[0][0, 0]
+        mask = cv2.dilate((prob > DB_THRESH).astype(np.uint8), np.ones((2, 2), np.uint8))
+        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        boxes = []
+        for contour in contours:
+            x, y, bw, bh = cv2.boundingRect(contour)
+            if min(bw, bh) < 3 or float(prob[y : y + bh, x : x + bw].mean()) < DB_BOX_THRESH:
+                continue
+            # DB's unclip grows the box by area * ratio / perimeter; edges as RapidOCR rounds them (the
+            # recogniser is sensitive to a pixel more or less, e.g. in the space between two words).
+            x1, y1 = x + bw - 1, y + bh - 1
+            d = (x1 - x) * (y1 - y) * DB_UNCLIP / max(1, 2 * ((x1 - x) + (y1 - y)))
+            boxes.append(
+                (
+                    max(0, round((x - d) * w / rw)),
+                    max(0, round((y - d) * h / rh)),
+                    min(w, round((x1 + d) * w / rw)),
+                    min(h, round((y1 + d) * h / rh)),
+                )
+            )
+        return boxes
+
+    def recognise(self, bgr: np.ndarray) -> tuple[str, float]:
+        """(text, mean confidence) of one line picture."""
+        h, w = bgr.shape[:2]
+        width = max(8, int(np.ceil(REC_HEIGHT * w / max(1, h))))
+        line = np.zeros((1, 3, REC_HEIGHT, max(width, REC_MIN_WIDTH)), np.float32)  # padded as trained
+        line[..., :width] = self._normalise(cv2.resize(bgr, (width, REC_HEIGHT)))
+        out = self.rec.run(None, {self.rec.get_inputs()[0].name: line})[0][0]
+        best, conf = out.argmax(axis=1), out.max(axis=1)
+        keep = (best != 0) & np.concatenate([[True], best[1:] != best[:-1]])
+        if not keep.any():
+            return "", 0.0
+        return "".join(self.charset[k] for k in best[keep]), float(conf[keep].mean())
+
+
 class NameReader:
-    """Reads the name label of a tile. Loads RapidOCR lazily (a second or so) on the first read.
+    """Reads the name label of a tile. Loads the OCR models lazily (under a second) on the first read.
 
     ``threads`` bounds ONNX Runtime's threads; one is enough for a few bands per frame."""
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
-        self._engine = None
+        self._ocr: _PaddleOcr | None = None
         self._lock = threading.Lock()
 
-    def _ocr(self):
+    def _engine(self) -> _PaddleOcr:
         with self._lock:
-            if self._engine is None:
-                from rapidocr import RapidOCR
-
-                self._engine = RapidOCR(
-                    params={
-                        "Global.log_level": "error",
-                        "Global.use_cls": False,  # labels are never upside down
-                        "Det.limit_type": "max",  # a band is small: never upscale it to 736 px
-                        "Det.limit_side_len": 1280,
-                        "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
-                        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                    }
-                )
-                logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        return self._engine
+            if self._ocr is None:
+                self._ocr = _PaddleOcr(self.threads)
+        return self._ocr
 
     def _read_band(
         self, image: np.ndarray, band: tuple[int, int, int, int], bottom: bool, zoom: float
@@ -149,13 +218,12 @@ class NameReader:
         scale = max(1.0, BAND_PX / crop.shape[0]) * zoom
         if scale > 1.0:
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        out = self._ocr()(crop)
-        if out.txts is None or out.boxes is None:
-            return ""
+        ocr = self._engine()
         lines = []
-        for text, quad, score in zip(out.txts, np.asarray(out.boxes), out.scores, strict=True):
-            (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
-            lines.append(_Line(text, float(x0), float(y0), float(x1), float(y1), float(score)))
+        for x0, y0, x1, y1 in ocr.detect(crop):
+            text, score = ocr.recognise(crop[y0:y1, x0:x1])
+            if text.strip():
+                lines.append(_Line(text, x0, y0, x1, y1, score))
         return pick_label(lines, crop.shape[1], crop.shape[0], bottom)
 
     def read(self, image: np.ndarray, box: np.ndarray | tuple[int, int, int, int]) -> str:
