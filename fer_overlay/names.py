@@ -41,8 +41,9 @@ MIN_SCORE = 0.6
 """Recognised lines below this confidence are dropped (noise in a video reads as short gibberish)."""
 SIGNATURE = (32, 8)
 """A label band is summarised as a 32x8 grey thumbnail to tell whether it changed."""
-CHANGED = 12.0
-"""Mean absolute grey-level difference of two thumbnails above which a band is read again."""
+CHANGED = 30.0
+"""A band is read again when a cell of its thumbnail moved by more than this many grey levels: a
+changed label moves its cells by 50 or more; webcam noise by 1-2, a resized window by up to 18."""
 
 DET_MODEL, REC_MODEL = "PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"
 """RapidOCR 3.10's default detector and recogniser (multilingual Latin, Chinese, Japanese)."""
@@ -87,7 +88,7 @@ def band_signature(image: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 def same_band(a: np.ndarray | None, b: np.ndarray) -> bool:
     """Whether two :func:`band_signature` thumbnails show the same label (see ``CHANGED``)."""
-    return a is not None and a.shape == b.shape and float(np.abs(a - b).mean()) <= CHANGED
+    return a is not None and a.shape == b.shape and float(np.abs(a - b).max()) <= CHANGED
 
 
 _ELLIPSIS = re.compile(r"\s*(\.{2,}|…|\.\s?\.)$")

@@ -16,6 +16,7 @@ the CLI, a script and the tray app pick the ones they need.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from fer_overlay.frames import Faces, Frame, Result
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.layout import detect_tiles, parse_layout
 from fer_overlay.names import NameReader
-from fer_overlay.sources import DEFAULT_FPS, Source, open_source
+from fer_overlay.sources import DEFAULT_FPS, Source, _LiveSource, open_source
 from fer_overlay.track import TAU_S, Identities, Tracker
 
 SMALL_TILE_PX = 60
@@ -68,12 +69,17 @@ def gallery_note(result: Result) -> str:
     )
 
 
+LIVE_NAME_BUDGET_MS = 30.0
+"""OCR time per frame for name labels on a live source (the app, a screen, a webcam): a new 5x5
+gallery is named over a few seconds instead of stalling its first frame by half a second."""
+
+
 class Pipeline:
     """The stateless stages plus the tracker, frame in, :class:`Result` out (no source, no threads).
 
     ``names=False`` reads no name labels (class-wide figures only: names are never read, so they can
-    be neither shown nor exported); ``name_budget_ms`` bounds the OCR time per frame for live sources
-    (None, the default, reads every label a frame needs: right for pictures and files)."""
+    be neither shown nor exported); ``name_budget_ms`` bounds the OCR time per frame (live sources:
+    ``LIVE_NAME_BUDGET_MS``; the default reads every label a frame needs, right for pictures)."""
 
     def __init__(
         self,
@@ -84,7 +90,7 @@ class Pipeline:
         threads: int = 2,
         tau: float = TAU_S,
         names: bool = True,
-        name_budget_ms: float | None = None,
+        name_budget_ms: float = math.inf,
     ) -> None:
         self.layout = parse_layout(layout) if isinstance(layout, str) else layout
         self.classifier = model if isinstance(model, Classifier) else Classifier(model, threads=threads)
@@ -192,6 +198,8 @@ class Session:
         name_budget_ms: float | None = None,
     ) -> None:
         self.source = open_source(source, fps, duration) if isinstance(source, str) else source
+        if name_budget_ms is None:  # live sources name a gallery over a few frames; files at once
+            name_budget_ms = LIVE_NAME_BUDGET_MS if isinstance(self.source, _LiveSource) else math.inf
         self.pipeline = Pipeline(
             model if model is not None else model_path,
             layout=layout,

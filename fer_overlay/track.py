@@ -38,6 +38,7 @@ the same constant.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -57,6 +58,8 @@ apart."""
 LOOKS_SAME, LOOKS_ALIKE = 0.9, 0.5
 """Appearance correlation above which a unit is the remembered participant wherever it moved (a
 reflow), and above which it is when it is also in the same place."""
+REREAD_S = 5.0
+"""A label whose band changed while its tile still looks the same is read again at most this often."""
 SAME_NAME = 0.8
 """Two label readings are one name when their similarity ratio reaches this (one OCR slip in five)."""
 LOOK_SIZE, FACE_SIZE = (12, 8), 12
@@ -122,6 +125,8 @@ class _Track:
     last_seen: float
     fresh: bool = True
     """Not smoothed yet: its first frame takes the raw values."""
+    read_at: float = -math.inf
+    """When its label was last OCR'd."""
 
 
 @dataclass(frozen=True)
@@ -147,14 +152,15 @@ class Tracker:
     """Stage: (frame, Tiles, Faces) -> :class:`Identities` -> (with probabilities) Participants.
 
     ``names`` reads tile labels (None: no names are read, e.g. "class-wide figures only");
-    ``name_budget_ms`` bounds the OCR time per frame (None: read every label that needs it)."""
+    ``name_budget_ms`` bounds the OCR time per frame (one label is read in any case; the default reads
+    every label that needs it)."""
 
     def __init__(
         self,
         tau: float = TAU_S,
         forget_s: float = 60.0,
         names: NameReader | None = None,
-        name_budget_ms: float | None = None,
+        name_budget_ms: float = math.inf,
     ) -> None:
         self.tau, self.forget_s = tau, forget_s
         self.names, self.name_budget_ms = names, name_budget_ms
@@ -245,25 +251,31 @@ class Tracker:
                     used.add(j)
             return match
 
-        # Labels: a unit whose tentative participant's label band is unchanged keeps that name; the
-        # others (new tiles, changed labels) are read, new ones first, within the time budget.
+        # Labels: a unit whose tentative participant's label band is unchanged keeps that name, and so
+        # does one that looks the same as it and was read less than REREAD_S ago (someone moving
+        # behind a translucent label); the others (new tiles, changed labels) are read, new ones
+        # first, within the time budget.
         tentative = assign([""] * n)
         names = [""] * n
         todo = []
         for i in range(n):
             j = tentative[i]
-            if j >= 0 and bands[i] is not None and same_band(tracks[j].band, bands[i]):
+            if bands[i] is None:
+                continue
+            if j >= 0 and (
+                same_band(tracks[j].band, bands[i])
+                or (
+                    timestamp - tracks[j].read_at < REREAD_S
+                    and (look_score(i, tracks[j]) or 0.0) >= LOOKS_SAME
+                )
+            ):
                 names[i] = tracks[j].name
-            elif bands[i] is not None:
+            else:
                 todo.append(i)
         todo.sort(key=lambda i: tentative[i] >= 0)
         read, self.reads, t0 = set(), 0, time.perf_counter()
         for i in todo:
-            if (
-                self.name_budget_ms is not None
-                and self.reads
-                and 1000 * (time.perf_counter() - t0) > (self.name_budget_ms)
-            ):
+            if self.reads and 1000 * (time.perf_counter() - t0) > self.name_budget_ms:
                 break
             names[i] = self.names.read(image, boxes[i])  # type: ignore[union-attr]
             read.add(i)
@@ -285,7 +297,7 @@ class Tracker:
             t.look = looks[i] if looks[i] is not None else t.look
             t.face = face_looks[i] if face_looks[i] is not None else t.face
             if i in read:  # the band as last read: a later change of label is measured against it
-                t.band = bands[i]
+                t.band, t.read_at = bands[i], timestamp
                 t.name = names[i] or t.name  # no label found this time: keep the one read before
             ids[i] = t.id
             names[i] = t.name

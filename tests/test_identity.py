@@ -10,6 +10,7 @@ tile finder, which ``test_engine_layout.py`` measures on its own.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -76,9 +77,9 @@ def on_desktop(image: np.ndarray, at: tuple[int, int], scale: float = 1.0) -> np
 class Stages:
     """Face detection, identity and smoothing on given tile boxes: the pipeline after the layout."""
 
-    def __init__(self, names: bool = True) -> None:
+    def __init__(self, names: bool = True, budget_ms: float = math.inf) -> None:
         self.detector = FaceDetector(None, track=True)
-        self.tracker = Tracker(names=NameReader() if names else None)
+        self.tracker = Tracker(names=NameReader() if names else None, name_budget_ms=budget_ms)
         self.t = 0.0
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray) -> Identities:
@@ -164,6 +165,31 @@ def test_newcomers_are_numbered_in_reading_order(fer2013):
     # The box in reading position k (row-major) gets id k + 1, whatever order the tiles came in.
     np.testing.assert_array_equal(who.id[np.argsort(shuffle)], np.arange(1, 10))
     np.testing.assert_array_equal(reading_order(tiles[shuffle]), np.argsort(shuffle))
+
+
+def test_labels_are_read_once_then_only_when_they_change(fer2013):
+    """Live: with a budget, one label a frame is read until all are named (ids never change meanwhile);
+    webcam noise reads nothing; a changed label is read again, and only that one."""
+    image, tiles = labelled(fer2013, seed=7)
+    run = Stages(budget_ms=0.0)
+    rng = np.random.default_rng(0)
+
+    def noisy() -> np.ndarray:
+        return np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+
+    reads = []
+    for _ in range(12):
+        who = run(noisy(), tiles)
+        assert list(who.id) == list(range(1, 10))
+        reads.append(run.tracker.reads)
+    assert reads[:9] == [1] * 9 and reads[9:] == [0, 0, 0]
+    assert list(who.name) == list(NAMES)
+    renamed = image.copy()
+    draw_label(renamed, tiles[4], "Elif Yilmaz-Demir")
+    run.t += 10  # past REREAD_S
+    who = run(renamed, tiles)
+    assert run.tracker.reads == 1 and who.name[4] == "Elif Yilmaz-Demir"
+    assert list(who.name[:4]) == list(NAMES[:4]) and list(who.name[5:]) == list(NAMES[5:])
 
 
 def test_truncation_marks_are_written_as_three_dots():

@@ -15,7 +15,7 @@ import numpy as np
 
 from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Frame, Result
 from fer_overlay.labels import EMOTIONS
-from fer_overlay.session import Session  # imported here, in the GUI thread (see main.GC_PERIOD_MS)
+from fer_overlay.session import LIVE_NAME_BUDGET_MS, Session  # in the GUI thread: main.GC_PERIOD_MS
 from fer_overlay.sinks import Annotator
 
 __all__ = ["Analyzer", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
@@ -113,11 +113,6 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
     )
 
 
-NAME_BUDGET_MS = 60.0
-"""OCR time per capture for name labels: a new 7x7 gallery is named over a few seconds, not in one
-frame that would stall the overlay."""
-
-
 class Analyzer:
     """Per-frame analysis in the capture thread: the engine's :class:`~fer_overlay.session.Session`
     without a source (the app captures frames itself, so it can mask the overlay out of them).
@@ -130,7 +125,7 @@ class Analyzer:
         self, model_path: str | None = None, threads: int = 1, annotate: bool = False, names: bool = True
     ) -> None:
         self._session = Session(
-            model_path=model_path or None, threads=threads, names=names, name_budget_ms=NAME_BUDGET_MS
+            model_path=model_path or None, threads=threads, names=names, name_budget_ms=LIVE_NAME_BUDGET_MS
         )
         self.names = names
         self._index = 0
