@@ -80,24 +80,31 @@ class RapidOcrReader(NameReader):
         return pick_label(lines, crop.shape[1], crop.shape[0], bottom)
 
 
-def measure(folder: Path, reader: NameReader, show_misses: bool = False) -> tuple[int, int, list[float]]:
-    """(exact, total, ms per read) over the truth tiles with a name."""
+def measure(
+    folder: Path, reader: NameReader, show_misses: bool = False
+) -> tuple[int, int, int, int, list[float]]:
+    """(exact, tiles with a name, text read on tiles without one, tiles without one, ms per read with a
+    name) over the truth tiles."""
     truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
-    exact = total = 0
+    exact = total = false = unnamed = 0
     ms: list[float] = []
     for key, entry in truth.items():
         image = cv2.imread(str(folder / key))
         for (x, y, w, h), name in zip(entry["tiles"], entry["name"], strict=True):
-            if not name:
-                continue
             t0 = time.perf_counter()
             text = reader.read(image, (x, y, x + w, y + h))
+            if not name:
+                unnamed += 1
+                false += bool(text)
+                if show_misses and text:
+                    print(f"  {key}: no name -> {text!r}")
+                continue
             ms.append(1000 * (time.perf_counter() - t0))
             total += 1
             exact += text == name
             if show_misses and text != name:
                 print(f"  {key}: {name!r} -> {text!r}")
-    return exact, total, ms
+    return exact, total, false, unnamed, ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     reader.read(np.zeros((90, 160, 3), np.uint8), (0, 0, 160, 90))  # load the models
     load_ms = 1000 * (time.perf_counter() - t0)
-    exact, total, ms = measure(Path(args.folder), reader, args.misses)
+    exact, total, false, unnamed, ms = measure(Path(args.folder), reader, args.misses)
     print(
-        f"names read exactly: {exact}/{total} ({100 * exact / max(1, total):.1f}%) · ocr {args.ocr} · "
+        f"names read exactly: {exact}/{total} ({100 * exact / max(1, total):.1f}%) · "
+        f"text read on {false}/{unnamed} tiles without a name · ocr {args.ocr} · "
         f"ms per tile read: median {np.median(ms):.1f}, p90 {np.percentile(ms, 90):.1f} · "
         f"load {load_ms:.0f} ms"
     )

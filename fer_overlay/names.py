@@ -37,7 +37,7 @@ BAND_PX = 72
 """Bands lower than this are upscaled to it, so that 10-px text reaches the recogniser's scale."""
 ZOOMS = (1.0, 2.0)
 """A tile with no label found is read once more at twice the scale (labels of 6-8 px, mobile galleries)."""
-MIN_SCORE = 0.6
+MIN_SCORE, SHORT_MIN_SCORE = 0.6, 0.9
 """Recognised lines below this confidence are dropped (noise in a video reads as short gibberish)."""
 SIGNATURE = (32, 8)
 """A label band is summarised as a 32x8 grey thumbnail to tell whether it changed."""
@@ -92,7 +92,7 @@ def same_band(a: np.ndarray | None, b: np.ndarray) -> bool:
 
 
 _ELLIPSIS = re.compile(r"\s*(\.{2,}|…|\.\s?\.)$")
-_LETTER = re.compile(r"\w", re.UNICODE)
+_LETTER = re.compile(r"[^\W\d_]")  # a letter of any script; a clock or a counter has none
 _LEAD = re.compile(r"^[^\w@(\"'+]+")
 
 
@@ -103,12 +103,18 @@ def clean(text: str) -> str:
     return _ELLIPSIS.sub("...", text) if _ELLIPSIS.search(text) else text
 
 
+def min_score(text: str) -> float:
+    """The confidence a line needs: a short one (two or three characters) is often noise in a video
+    or a blurred label read as letters, so it must be surer."""
+    return MIN_SCORE if len(text.strip()) > 3 else SHORT_MIN_SCORE
+
+
 def pick_label(lines: list[_Line], band_w: float, band_h: float, bottom: bool) -> str:
     """The label among a band's text lines: the lowest (bottom band) or highest (top band) line that
     starts in the left part of the band, with the boxes on the same line joined left to right.
 
     Lines without a letter (a mute icon read as ``&``, a clock) are not names."""
-    lines = [ln for ln in lines if _LETTER.search(ln.text) and ln.score >= MIN_SCORE]
+    lines = [ln for ln in lines if _LETTER.search(ln.text) and ln.score >= min_score(ln.text)]
     lines = [ln for ln in lines if ln.x0 <= 0.6 * band_w]
     if not lines:
         return ""
