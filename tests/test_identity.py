@@ -192,6 +192,18 @@ def test_labels_are_read_once_then_only_when_they_change(fer2013):
     assert list(who.name[:4]) == list(NAMES[:4]) and list(who.name[5:]) == list(NAMES[5:])
 
 
+def test_tiles_at_and_beyond_the_frame_edges_are_identified_without_error(fer2013):
+    image, tiles = labelled(fer2013, seed=8)
+    h, w = image.shape[:2]
+    odd = np.array([[-40, -30, 200, 120], [w - 100, h - 50, w + 60, h + 40], [10, 10, 12, 12], [5, 5, 6, 99]])
+    boxes = np.concatenate([tiles, odd]).astype(np.int32)
+    faces = FaceDetector(None)(image, Tiles(tiles, np.zeros(9, bool), np.zeros(9, bool)))  # in-frame tiles
+    tiles_all = Tiles(boxes, np.zeros(len(boxes), bool), np.zeros(len(boxes), bool))
+    who = Tracker(names=NameReader()).identify(image, tiles_all, faces, 0.0)
+    assert len(who.id) == len(tiles) + len(odd) and len(set(who.id)) == len(who.id)
+    assert list(who.name[: len(tiles)]) == list(NAMES)
+
+
 def test_truncation_marks_are_written_as_three_dots():
     assert clean("Jean, @macgenie, Po..") == "Jean, @macgenie, Po..."
     assert clean("Donna Norkeliun…") == "Donna Norkeliun..."
