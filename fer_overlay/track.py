@@ -207,7 +207,9 @@ class Tracker:
         looks, face_looks, bands = [], [], []
         for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
             x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-            looks.append(_descriptor(image[y0:y1, x0:x1], LOOK_SIZE))
+            # Without tiles a unit is a face: only its face thumbnail describes it, so that a face seen
+            # in a tile before (the layout found no gallery in this frame) is still recognised.
+            looks.append(_descriptor(image[y0:y1, x0:x1], LOOK_SIZE) if len(tiles) else None)
             crop = faces.crops[face[i]] if face[i] >= 0 else np.zeros((0, 0), np.uint8)
             face_looks.append(_descriptor(crop, (FACE_SIZE, FACE_SIZE)))
             bands.append(band_signature(image, boxes[i]) if self.names is not None and len(tiles) else None)

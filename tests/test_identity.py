@@ -158,6 +158,22 @@ def test_names_decide_when_the_pictures_change(fer2013):
     assert max(blind(shuffled, tiles).id) > 9
 
 
+def test_a_frame_without_gallery_keeps_the_ids_by_face(fer2013):
+    """The layout finds no gallery in one frame (every face its own participant) and finds it again:
+    the faces keep their participants' ids and names, instead of nine new participants each time."""
+    image, tiles = labelled(fer2013, seed=10)
+    run = Stages()
+    run(image, tiles)
+    alone = run(image, np.zeros((0, 4), np.int32))
+    require(len(alone.id) >= 7, "the whole-frame face search found too few faces")
+    centre = (alone.xyxy[:, :2] + alone.xyxy[:, 2:]) / 2
+    inside = (centre[:, None, :] >= tiles[None, :, :2]) & (centre[:, None, :] < tiles[None, :, 2:])
+    tile_of = inside.all(axis=2).argmax(axis=1)  # the tile each face lies in
+    np.testing.assert_array_equal(alone.id, tile_of + 1)
+    assert list(alone.name) == [NAMES[k] for k in tile_of]
+    assert list(run(image, tiles).id) == list(range(1, 10))
+
+
 def test_newcomers_are_numbered_in_reading_order(fer2013):
     image, tiles = labelled(fer2013, seed=5)
     shuffle = np.random.default_rng(0).permutation(9)
