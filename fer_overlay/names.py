@@ -74,6 +74,14 @@ def _bands(frame_h: int, frame_w: int, box: np.ndarray) -> list[tuple[int, int, 
     return [b for b in (bottom, top) if b[2] - b[0] >= 8 and b[3] - b[1] >= 6]
 
 
+def thumbnail(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``pixels`` shrunk to ``size`` (w, h) by area averaging, after a strided pre-sampling to about
+    four pixels per cell: a large tile costs a few microseconds instead of a tenth of a millisecond."""
+    h, w = pixels.shape[:2]
+    step = max(1, min(h // (4 * size[1]), w // (4 * size[0])))
+    return cv2.resize(pixels[::step, ::step], size, interpolation=cv2.INTER_AREA)
+
+
 def band_signature(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     """A tiny grey thumbnail of the tile's label bands: equal up to noise while the label is unchanged.
 
@@ -81,8 +89,8 @@ def band_signature(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     parts = []
     for bx0, by0, bx1, by1 in _bands(h, w, box):
-        grey = cv2.cvtColor(image[by0:by1, bx0:bx1], cv2.COLOR_BGR2GRAY)
-        parts.append(cv2.resize(grey, SIGNATURE, interpolation=cv2.INTER_AREA).astype(np.float32))
+        grey = cv2.cvtColor(np.ascontiguousarray(image[by0:by1, bx0:bx1]), cv2.COLOR_BGR2GRAY)
+        parts.append(thumbnail(grey, SIGNATURE).astype(np.float32))
     return np.concatenate(parts) if parts else np.zeros((0, SIGNATURE[0]), np.float32)
 
 

@@ -43,12 +43,11 @@ import time
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-import cv2
 import numpy as np
 
 from fer_overlay.aggregate import engagement
 from fer_overlay.frames import CAMERA_OFF, FACE, N_CLASSES, NO_FACE, Faces, Participants, Tiles
-from fer_overlay.names import NameReader, band_signature, same_band
+from fer_overlay.names import NameReader, band_signature, same_band, thumbnail
 
 TAU_S = 2.0
 """Time constant of the smoothing, seconds."""
@@ -82,19 +81,57 @@ def _descriptor(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
     """Zero-mean, unit-norm thumbnail of a picture (None when it is empty or flat)."""
     if pixels.size == 0 or min(pixels.shape[:2]) < 2:
         return None
-    v = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    v = thumbnail(pixels, size).astype(np.float32).ravel()
     v -= v.mean()
     norm = float(np.linalg.norm(v))
     return v / norm if norm > 1e-3 * len(v) else None
 
 
-def _similarity(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
-    return None if a is None or b is None else float(a @ b)
-
-
 def same_name(a: str, b: str) -> bool:
     """Whether two label readings name the same person (tolerates one OCR slip in five characters)."""
-    return a == b or SequenceMatcher(None, a.casefold(), b.casefold()).ratio() >= SAME_NAME
+    if a == b:
+        return True
+    if 2 * min(len(a), len(b)) < SAME_NAME * (len(a) + len(b)):  # the ratio cannot reach SAME_NAME
+        return False
+    return SequenceMatcher(None, a.casefold(), b.casefold()).ratio() >= SAME_NAME
+
+
+def _look_matrix(units: list[np.ndarray | None], tracks: list[np.ndarray | None], dim: int) -> np.ndarray:
+    """Correlation of every unit's thumbnail with every track's (n, m), NaN where either has none."""
+
+    def stack(vs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+        ok = np.array([v is not None for v in vs], bool)
+        out = np.zeros((len(vs), dim), np.float32)
+        if ok.any():
+            out[ok] = np.stack([v for v in vs if v is not None])
+        return out, ok
+
+    (u, uok), (t, tok) = stack(units), stack(tracks)
+    sim = np.einsum("id,jd->ij", u, t)  # not BLAS: its threads cost milliseconds on such small matrices
+    sim[~(uok[:, None] & tok[None, :])] = np.nan
+    return sim.astype(np.float64)
+
+
+def _place_matrix(rel: np.ndarray, track_rel: np.ndarray) -> np.ndarray:
+    """Distance between unit and track centres in gallery coordinates, in tile sizes (n, m)."""
+    cu, ct = (rel[:, :2] + rel[:, 2:]) / 2, (track_rel[:, :2] + track_rel[:, 2:]) / 2
+    su = np.maximum(rel[:, 2] - rel[:, 0], rel[:, 3] - rel[:, 1])
+    st = np.maximum(track_rel[:, 2] - track_rel[:, 0], track_rel[:, 3] - track_rel[:, 1])
+    size = np.maximum(np.maximum(su[:, None], st[None, :]), 1e-6)
+    return np.linalg.norm(cu[:, None, :] - ct[None, :, :], axis=2) / size
+
+
+def _greedy(score: np.ndarray) -> list[int]:
+    """One-to-one matching, surest pairs first: the track of each unit, -1 where none is finite."""
+    match = [-1] * score.shape[0]
+    ii, jj = np.nonzero(np.isfinite(score))
+    used: set[int] = set()
+    for k in np.argsort(-score[ii, jj], kind="stable"):
+        i, j = int(ii[k]), int(jj[k])
+        if match[i] < 0 and j not in used:
+            match[i] = j
+            used.add(j)
+    return match
 
 
 def reading_order(boxes: np.ndarray) -> np.ndarray:
@@ -217,47 +254,24 @@ class Tracker:
             t for t in self._tracks if t.name or timestamp - t.last_seen <= self.forget_s
         ]  # named participants are kept for the session
 
-        def look_score(i: int, t: _Track) -> float | None:
-            sims = (_similarity(looks[i], t.look), _similarity(face_looks[i], t.face))
-            sims = [s for s in sims if s is not None]
-            return float(np.mean(sims)) if sims else None
-
-        def place(i: int, t: _Track) -> float:
-            size = max(rel[i, 2] - rel[i, 0], rel[i, 3] - rel[i, 1], t.rel[2] - t.rel[0], t.rel[3] - t.rel[1])
-            ci, ct = (rel[i, :2] + rel[i, 2:]) / 2, (t.rel[:2] + t.rel[2:]) / 2
-            return float(np.linalg.norm(ci - ct) / max(size, 1e-6))
-
-        def score(i: int, t: _Track, name: str) -> float | None:
-            """How sure unit i is track t (higher is surer), None when it is not."""
-            if name and t.name:
-                return 3.0 + (look_score(i, t) or 0.0) if same_name(name, t.name) else None
-            sim, d = look_score(i, t), place(i, t)
-            if sim is None:
-                return 1.0 - d if d < SAME_PLACE else None
-            if sim >= LOOKS_SAME or (sim >= LOOKS_ALIKE and d < SAME_PLACE):
-                return sim - d
-            return None
-
-        def assign(names_now: list[str]) -> list[int]:
-            """Greedy one-to-one matching, surest pairs first; -1 for a unit that is nobody known."""
-            pairs = []
-            for i in range(n):
-                for j, t in enumerate(tracks):
-                    s = score(i, t, names_now[i])
-                    if s is not None:
-                        pairs.append((-s, i, j))
-            match, used = [-1] * n, set()
-            for _, i, j in sorted(pairs):
-                if match[i] < 0 and j not in used:
-                    match[i] = j
-                    used.add(j)
-            return match
+        sim = _look_matrix(looks, [t.look for t in tracks], LOOK_SIZE[0] * LOOK_SIZE[1] * 3)
+        face_sim = _look_matrix(face_looks, [t.face for t in tracks], FACE_SIZE * FACE_SIZE)
+        sim = np.where(np.isnan(sim), face_sim, np.where(np.isnan(face_sim), sim, (sim + face_sim) / 2))
+        place = _place_matrix(rel, np.array([t.rel for t in tracks]).reshape(-1, 4))
+        # How sure unit i is track j (higher is surer), -inf when it is not: by looks and place.
+        with np.errstate(invalid="ignore"):
+            alike = (sim >= LOOKS_SAME) | ((sim >= LOOKS_ALIKE) & (place < SAME_PLACE))
+        geo = np.where(
+            np.isnan(sim),
+            np.where(place < SAME_PLACE, 1.0 - place, -np.inf),
+            np.where(alike, sim - place, -np.inf),
+        )
+        tentative = _greedy(geo)
 
         # Labels: a unit whose tentative participant's label band is unchanged keeps that name, and so
         # does one that looks the same as it and was read less than REREAD_S ago (someone moving
         # behind a translucent label); the others (new tiles, changed labels) are read, new ones
         # first, within the time budget.
-        tentative = assign([""] * n)
         names = [""] * n
         todo = []
         for i in range(n):
@@ -266,10 +280,7 @@ class Tracker:
                 continue
             if j >= 0 and (
                 same_band(tracks[j].band, bands[i])
-                or (
-                    timestamp - tracks[j].read_at < REREAD_S
-                    and (look_score(i, tracks[j]) or 0.0) >= LOOKS_SAME
-                )
+                or (timestamp - tracks[j].read_at < REREAD_S and sim[i, j] >= LOOKS_SAME)
             ):
                 names[i] = tracks[j].name
             else:
@@ -282,7 +293,21 @@ class Tracker:
             names[i] = self.names.read(image, boxes[i])  # type: ignore[union-attr]
             read.add(i)
             self.reads += 1
-        match = assign(names) if read else tentative
+        match = tentative
+        if read:  # names decide: equal names match wherever they are, different names never do
+            named = np.array([bool(t.name) for t in tracks], bool)
+            known = np.array([t.name for t in tracks], object)
+            score = geo.copy()
+            for i in range(n):
+                if not names[i]:
+                    continue
+                if i in read:
+                    same = np.array([bool(t.name) and same_name(names[i], t.name) for t in tracks], bool)
+                else:  # inherited from its tentative participant, so spelled exactly alike
+                    same = known == names[i]
+                score[i, named] = -np.inf
+                score[i, same] = 3.0 + np.nan_to_num(sim[i, same])
+            match = _greedy(score)
 
         ids = np.zeros(n, np.int32)
         new = [i for i in range(n) if match[i] < 0]
