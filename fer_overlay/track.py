@@ -287,6 +287,8 @@ class Tracker:
                 todo.append(i)
         todo.sort(key=lambda i: tentative[i] >= 0)
         read, self.reads, t0 = set(), 0, time.perf_counter()
+        if math.isfinite(self.name_budget_ms) and not self._tracks:
+            todo = []  # a live session's first frame, the one its user waits for: labels from the next
         for i in todo:
             if self.reads and 1000 * (time.perf_counter() - t0) > self.name_budget_ms:
                 break
