@@ -185,8 +185,7 @@ def test_newcomers_are_numbered_in_reading_order(fer2013):
 
 def test_labels_are_read_once_then_only_when_they_change(fer2013):
     """Live: with a budget, one label a frame is read from the second frame on until all are named
-    (ids never change meanwhile);
-    webcam noise reads nothing; a changed label is read again, and only that one."""
+    (ids never change meanwhile); webcam noise reads nothing; a changed label is read again, alone."""
     image, tiles = labelled(fer2013, seed=7)
     run = Stages(budget_ms=0.0)
     rng = np.random.default_rng(0)
