@@ -117,10 +117,10 @@ def bench(
     """Run the stages on one gallery per tile count, ``frames`` times each (first run is warm-up)."""
     from fer_overlay.classify import default_model_path
     from fer_overlay.modelstats import cpu_capability, measure
-    from fer_overlay.session import Pipeline
+    from fer_overlay.session import LIVE_NAME_BUDGET_MS, Pipeline
 
     faces, _ = _load_split("PrivateTest")
-    pipe = Pipeline(model, detector=detector, threads=threads)
+    pipe = Pipeline(model, detector=detector, threads=threads, name_budget_ms=LIVE_NAME_BUDGET_MS)
     capture = _capture_ms(frames)
     print(
         f"CPU: {cpu_capability()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
@@ -151,8 +151,12 @@ def bench(
             pipe.reset()
             pipe.reuse_unchanged = mode != "moving"
             images = live if mode == "live" else [g.image] * (frames + 1)
-            if mode != "cold":
+            if mode != "cold":  # a running session: its name labels already read (see LIVE_NAME_BUDGET_MS)
                 pipe(Frame(images[0], 0.0), capture_ms=capture or 0.0)
+                for _ in range(4 * n):
+                    if not pipe.tracker.reads:
+                        break
+                    pipe(Frame(images[0], 0.0), capture_ms=capture or 0.0)
             for i in range(frames):
                 if mode == "cold":
                     pipe.reset()

@@ -132,7 +132,8 @@ class Participants(_Columns):
     ``NO_FACE``, ``CAMERA_OFF``; ``probs`` float32 (P, 7) smoothed probabilities (NaN before the first
     face of a participant); ``presence`` float32 (P,) smoothed share of recent frames with a frontal
     face, 0..1; ``engagement`` float32 (P,) 0..100 indicator (NaN when camera off), see
-    ``docs/ENGAGEMENT.md``.
+    ``docs/ENGAGEMENT.md``; ``name`` object (P,) the name label read on the tile ("" where none was
+    read; None when the producer reads no names).
     """
 
     id: np.ndarray
@@ -142,6 +143,7 @@ class Participants(_Columns):
     probs: np.ndarray
     presence: np.ndarray
     engagement: np.ndarray
+    name: np.ndarray | None = None
 
     @staticmethod
     def empty() -> Participants:
@@ -153,7 +155,13 @@ class Participants(_Columns):
             np.zeros((0, N_CLASSES), np.float32),
             np.zeros(0, np.float32),
             np.zeros(0, np.float32),
+            np.zeros(0, object),
         )
+
+    def label(self, i: int) -> str:
+        """What to call participant ``i``: the name read on its tile, else ``#id``."""
+        name = self.name[i] if self.name is not None else ""
+        return str(name) if name else f"#{int(self.id[i])}"
 
     @property
     def dominant(self) -> np.ndarray:

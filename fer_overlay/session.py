@@ -16,6 +16,7 @@ the CLI, a script and the tray app pick the ones they need.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -30,8 +31,9 @@ from fer_overlay.faces import FaceDetector
 from fer_overlay.frames import Faces, Frame, Result
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.layout import detect_tiles, faceless_groups_as_content, parse_layout
-from fer_overlay.sources import DEFAULT_FPS, Source, open_source
-from fer_overlay.track import TAU_S, Tracker
+from fer_overlay.names import NameReader
+from fer_overlay.sources import DEFAULT_FPS, Source, _LiveSource, open_source
+from fer_overlay.track import TAU_S, Identities, Tracker
 
 SMALL_TILE_PX = 60
 """Gallery tiles lower than this (median, in captured pixels) hold faces of ~20-30 px, too few for the
@@ -67,8 +69,17 @@ def gallery_note(result: Result) -> str:
     )
 
 
+LIVE_NAME_BUDGET_MS = 30.0
+"""OCR time per frame for name labels on a live source (the app, a screen, a webcam): a new 5x5
+gallery is named over a few seconds instead of stalling its first frame by half a second."""
+
+
 class Pipeline:
-    """The stateless stages plus the tracker, frame in, :class:`Result` out (no source, no threads)."""
+    """The stateless stages plus the tracker, frame in, :class:`Result` out (no source, no threads).
+
+    ``names=False`` reads no name labels (class-wide figures only: names are never read, so they can
+    be neither shown nor exported); ``name_budget_ms`` bounds the OCR time per frame (live sources:
+    ``LIVE_NAME_BUDGET_MS``; the default reads every label a frame needs, right for pictures)."""
 
     def __init__(
         self,
@@ -78,13 +89,15 @@ class Pipeline:
         detector: str | None = None,
         threads: int = 2,
         tau: float = TAU_S,
+        names: bool = True,
+        name_budget_ms: float = math.inf,
     ) -> None:
         self.layout = parse_layout(layout) if isinstance(layout, str) else layout
         self.classifier = model if isinstance(model, Classifier) else Classifier(model, threads=threads)
         # Consecutive frames: known faces are re-checked cheaply instead of searched again (see faces.py).
         self.detector = FaceDetector(detector, track=True)
-        self.tracker = Tracker(tau=tau)
-        self._classified: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tile -> (crop, probabilities)
+        self.tracker = Tracker(tau=tau, names=NameReader() if names else None, name_budget_ms=name_budget_ms)
+        self._classified: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # participant -> (crop, probs)
         self.classified = 0
         """Faces the classifier ran on in the last frame (the others kept their probabilities)."""
 
@@ -98,30 +111,42 @@ class Pipeline:
     def reuse_unchanged(self, value: bool) -> None:
         self.detector.reuse_unchanged = value
 
+    @property
+    def names(self) -> bool:
+        """Whether name labels are read. Setting it to False also forgets every name read so far."""
+        return self.tracker.names is not None
+
+    @names.setter
+    def names(self, value: bool) -> None:
+        if not value:
+            self.tracker.forget_names()
+        elif self.tracker.names is None:
+            self.tracker.names = NameReader()
+
     def reset(self) -> None:
         """Forget all participants and faces (a new source)."""
         self.detector.reset()
         self.tracker.reset()
         self._classified = {}
 
-    def _classify(self, faces: Faces) -> np.ndarray:
-        """Probabilities for every face, one batched call for those whose crop changed since their tile's
-        last classification (a still participant costs nothing). Faces without a tile (whole-frame
-        search) are always classified."""
+    def _classify(self, faces: Faces, who: Identities) -> np.ndarray:
+        """Probabilities for every face, one batched call for those whose crop changed since their
+        participant's last classification (a still participant costs nothing, wherever its tile moved).
+        Faces of no participant are always classified."""
         probs = np.zeros((len(faces), len(EMOTIONS)), np.float32)
         todo, keep = [], {}
-        for i, (tile, crop) in enumerate(zip(faces.tile_id.tolist(), faces.crops, strict=True)):
-            last = self._classified.get(tile) if self.reuse_unchanged and tile >= 0 else None
+        for i, (pid, crop) in enumerate(zip(who.face_id.tolist(), faces.crops, strict=True)):
+            last = self._classified.get(pid) if self.reuse_unchanged and pid >= 0 else None
             if last is not None and same_face(last[0], crop):
                 probs[i] = last[1]
-                keep[tile] = last  # compared with the crop last classified, so slow drifts add up
+                keep[pid] = last  # compared with the crop last classified, so slow drifts add up
             else:
                 todo.append(i)
         if todo:
             probs[todo] = self.classifier.predict(faces.crops[todo])
         for i in todo:
-            if faces.tile_id[i] >= 0:
-                keep[int(faces.tile_id[i])] = (faces.crops[i], probs[i])
+            if who.face_id[i] >= 0:
+                keep[int(who.face_id[i])] = (faces.crops[i], probs[i])
         self._classified = keep
         self.classified = len(todo)
         return probs
@@ -136,17 +161,20 @@ class Pipeline:
             has_face[faces.tile_id[faces.tile_id >= 0]] = True
             tiles = faceless_groups_as_content(tiles, has_face)
         t2 = time.perf_counter()
-        faces = replace(faces, probs=self._classify(faces))
+        who = self.tracker.identify(frame.image, tiles, faces, frame.timestamp)
         t3 = time.perf_counter()
-        participants = self.tracker.update(tiles, faces, frame.timestamp)
-        snap = snapshot(participants, frame.timestamp)
+        faces = replace(faces, probs=self._classify(faces, who))
         t4 = time.perf_counter()
+        participants = self.tracker.update(who, faces.probs, frame.timestamp)
+        snap = snapshot(participants, frame.timestamp)
+        t5 = time.perf_counter()
         timings = {
             "capture": capture_ms,
             "layout": 1000 * (t1 - t0),
             "detection": 1000 * (t2 - t1),
-            "classification": 1000 * (t3 - t2),
-            "tracking": 1000 * (t4 - t3),
+            "identity": 1000 * (t3 - t2),
+            "classification": 1000 * (t4 - t3),
+            "tracking": 1000 * (t5 - t4),
         }
         timings["total"] = float(np.sum(list(timings.values())))
         return Result(frame, tiles, faces, participants, snap, timings)
@@ -170,14 +198,20 @@ class Session:
         detector: str | None = None,
         threads: int = 2,
         tau: float = TAU_S,
+        names: bool = True,
+        name_budget_ms: float | None = None,
     ) -> None:
         self.source = open_source(source, fps, duration) if isinstance(source, str) else source
+        if name_budget_ms is None:  # live sources name a gallery over a few frames; files at once
+            name_budget_ms = LIVE_NAME_BUDGET_MS if isinstance(self.source, _LiveSource) else math.inf
         self.pipeline = Pipeline(
             model if model is not None else model_path,
             layout=layout,
             detector=detector,
             threads=threads,
             tau=tau,
+            names=names,
+            name_budget_ms=name_budget_ms,
         )
         self._running = threading.Event()
         self._running.set()

@@ -1,9 +1,27 @@
-"""Tracking and smoothing: stable participant ids across frames, and smoothed probabilities.
+"""Identity and smoothing: who each tile (or face) is across frames, and smoothed probabilities.
 
-A participant is a gallery tile when the layout found one (matched frame to frame by tile position),
-otherwise a face (matched by face position). Matching is greedy on intersection-over-union, so ids
-survive small layout shifts; a participant that vanishes is remembered for ``forget_s`` seconds (60)
-so that neither a glitch nor a GUI pause while the meeting window is hidden renumbers it.
+This module is the one place where identity is decided. :meth:`Tracker.identify` gives every unit of
+a frame (a gallery tile, or a face when there is no gallery) a participant id; the pipeline keys its
+per-participant memory (the last classified crop) by that id, and :meth:`Tracker.update` smooths.
+
+A participant keeps its id when the meeting window moves or is resized and when the gallery reflows
+(someone joins or leaves and the others re-sort), because a unit is matched to a remembered
+participant by, in this order of strength:
+
+1. **the name label** read on the tile (:mod:`fer_overlay.names`): equal names match wherever the
+   tiles are, different names never match;
+2. **appearance**: a 12x8 colour thumbnail of the tile (webcam background, camera-off card) and a
+   12x12 grey thumbnail of the face, compared by correlation, so both survive a rescale;
+3. **position relative to the gallery**: tile boxes are expressed in the gallery's own coordinates
+   (the union of the tiles is the unit square), so a moved or resized window changes nothing.
+
+New participants are numbered in reading order (top to bottom, left to right) on first sight. A
+participant that vanishes is remembered for ``forget_s`` seconds (60), one with a name for the whole
+session, so that a glitch, a hidden meeting window or leaving and rejoining does not renumber it.
+
+OCR is the costly part (tens of ms a tile), so a tile's label is read only when the tile is new or
+its label band changed since the last read; ``name_budget_ms`` caps the reading time per frame for a
+live source (labels not read yet are read on the next frames).
 
 Smoothing is an exponential moving average in *time*, not in frames, so it behaves the same at 2 Hz
 and at 30 fps: after a gap of ``dt`` seconds the new value gets weight ``1 - exp(-dt / tau)``. With
@@ -14,20 +32,36 @@ probabilities towards any emotion. The presence share (frames with a frontal fac
 the same constant.
 
     >>> tracker = Tracker()
-    >>> people = tracker.update(tiles, faces, timestamp=0.5)   # doctest: +SKIP
+    >>> who = tracker.identify(image, tiles, faces, timestamp=0.5)        # doctest: +SKIP
+    >>> people = tracker.update(who, probs, timestamp=0.5)                # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 import numpy as np
 
 from fer_overlay.aggregate import engagement
 from fer_overlay.frames import CAMERA_OFF, FACE, N_CLASSES, NO_FACE, Faces, Participants, Tiles
+from fer_overlay.names import NameReader, band_signature, same_band, thumbnail
 
 TAU_S = 2.0
 """Time constant of the smoothing, seconds."""
+SAME_PLACE = 0.5
+"""Two boxes are in the same place when their centres (gallery coordinates) are less than half a tile
+apart."""
+LOOKS_SAME, LOOKS_ALIKE = 0.9, 0.5
+"""Appearance correlation above which a unit is the remembered participant wherever it moved (a
+reflow), and above which it is when it is also in the same place."""
+REREAD_S = 5.0
+"""A label whose band changed while its tile still looks the same is read again at most this often."""
+SAME_NAME = 0.8
+"""Two label readings are one name when their similarity ratio reaches this (one OCR slip in five)."""
+LOOK_SIZE, FACE_SIZE = (12, 8), 12
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -43,96 +77,301 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
+def _descriptor(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+    """Zero-mean, unit-norm thumbnail of a picture (None when it is empty or flat)."""
+    if pixels.size == 0 or min(pixels.shape[:2]) < 2:
+        return None
+    v = thumbnail(pixels, size).astype(np.float32).ravel()
+    v -= v.mean()
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 1e-3 * len(v) else None
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two label readings name the same person (tolerates one OCR slip in five characters)."""
+    if a == b:
+        return True
+    if 2 * min(len(a), len(b)) < SAME_NAME * (len(a) + len(b)):  # the ratio cannot reach SAME_NAME
+        return False
+    return SequenceMatcher(None, a.casefold(), b.casefold()).ratio() >= SAME_NAME
+
+
+def _look_matrix(units: list[np.ndarray | None], tracks: list[np.ndarray | None], dim: int) -> np.ndarray:
+    """Correlation of every unit's thumbnail with every track's (n, m), NaN where either has none."""
+
+    def stack(vs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+        ok = np.array([v is not None for v in vs], bool)
+        out = np.zeros((len(vs), dim), np.float32)
+        if ok.any():
+            out[ok] = np.stack([v for v in vs if v is not None])
+        return out, ok
+
+    (u, uok), (t, tok) = stack(units), stack(tracks)
+    sim = np.einsum("id,jd->ij", u, t)  # not BLAS: its threads cost milliseconds on such small matrices
+    sim[~(uok[:, None] & tok[None, :])] = np.nan
+    return sim.astype(np.float64)
+
+
+def _place_matrix(rel: np.ndarray, track_rel: np.ndarray) -> np.ndarray:
+    """Distance between unit and track centres in gallery coordinates, in tile sizes (n, m)."""
+    cu, ct = (rel[:, :2] + rel[:, 2:]) / 2, (track_rel[:, :2] + track_rel[:, 2:]) / 2
+    su = np.maximum(rel[:, 2] - rel[:, 0], rel[:, 3] - rel[:, 1])
+    st = np.maximum(track_rel[:, 2] - track_rel[:, 0], track_rel[:, 3] - track_rel[:, 1])
+    size = np.maximum(np.maximum(su[:, None], st[None, :]), 1e-6)
+    return np.linalg.norm(cu[:, None, :] - ct[None, :, :], axis=2) / size
+
+
+def _greedy(score: np.ndarray) -> list[int]:
+    """One-to-one matching, surest pairs first: the track of each unit, -1 where none is finite."""
+    match = [-1] * score.shape[0]
+    ii, jj = np.nonzero(np.isfinite(score))
+    used: set[int] = set()
+    for k in np.argsort(-score[ii, jj], kind="stable"):
+        i, j = int(ii[k]), int(jj[k])
+        if match[i] < 0 and j not in used:
+            match[i] = j
+            used.add(j)
+    return match
+
+
+def reading_order(boxes: np.ndarray) -> np.ndarray:
+    """Indices of xyxy boxes top-to-bottom, then left-to-right within a row (a row: centres less than
+    half a median box height apart)."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    half = 0.5 * float(np.median(boxes[:, 3] - boxes[:, 1]))
+    by_y = np.argsort(cy, kind="stable")
+    row = np.zeros(len(boxes), np.int64)
+    for prev, cur in zip(by_y[:-1], by_y[1:], strict=True):
+        row[cur] = row[prev] + (cy[cur] - cy[prev] > half)
+    return np.lexsort((cx, row))
+
+
 @dataclass
 class _Track:
     id: int
-    box: np.ndarray
+    rel: np.ndarray
+    look: np.ndarray | None
+    face: np.ndarray | None
+    band: np.ndarray | None
+    name: str
     probs: np.ndarray
     presence: float
     last_seen: float
+    fresh: bool = True
+    """Not smoothed yet: its first frame takes the raw values."""
+    read_at: float = -math.inf
+    """When its label was last OCR'd."""
+
+
+@dataclass(frozen=True)
+class Identities:
+    """This frame's units and who they are: what :meth:`Tracker.identify` hands to the classifier's
+    memory and to :meth:`Tracker.update`.
+
+    ``xyxy`` int32 (P, 4) the tile (or the face without tiles); ``state`` int8 (P,); ``face`` int (P,)
+    the index of the unit's face in the frame's :class:`Faces` or -1; ``id`` int32 (P,); ``name``
+    object (P,) the label read ("" where none). ``face_id`` int32 (N,) the participant id of each face
+    (-1 for a face outside every kept unit)."""
+
+    xyxy: np.ndarray
+    state: np.ndarray
+    face: np.ndarray
+    id: np.ndarray
+    name: np.ndarray
+    face_id: np.ndarray
+    face_xyxy: np.ndarray
 
 
 class Tracker:
-    """Stage: (Tiles, Faces with probabilities, timestamp) -> Participants. Keeps state between frames."""
+    """Stage: (frame, Tiles, Faces) -> :class:`Identities` -> (with probabilities) Participants.
 
-    def __init__(self, tau: float = TAU_S, min_iou: float = 0.3, forget_s: float = 60.0) -> None:
-        self.tau, self.min_iou, self.forget_s = tau, min_iou, forget_s
+    ``names`` reads tile labels (None: no names are read, e.g. "class-wide figures only");
+    ``name_budget_ms`` bounds the OCR time per frame (one label is read in any case; the default reads
+    every label that needs it)."""
+
+    def __init__(
+        self,
+        tau: float = TAU_S,
+        forget_s: float = 60.0,
+        names: NameReader | None = None,
+        name_budget_ms: float = math.inf,
+    ) -> None:
+        self.tau, self.forget_s = tau, forget_s
+        self.names, self.name_budget_ms = names, name_budget_ms
         self._tracks: list[_Track] = []
         self._next_id = 1
+        self.reads = 0
+        """Labels OCR'd in the last frame."""
 
     def reset(self) -> None:
         self._tracks, self._next_id = [], 1
 
-    def _units(self, tiles: Tiles, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes, states, face boxes and raw probabilities of this frame's participants."""
+    def forget_names(self) -> None:
+        """Drop every name read so far and read no more (switching to class-wide figures only)."""
+        self.names = None
+        for track in self._tracks:
+            track.name, track.band = "", None
+
+    @staticmethod
+    def _units(tiles: Tiles, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, states and face index of this frame's participants."""
         if len(tiles) == 0:  # every face is a participant
             n = len(faces)
-            return faces.xyxy.astype(np.int32), np.full(n, FACE, np.int8), faces.xyxy, faces.probs
+            return faces.xyxy.astype(np.int32).reshape(-1, 4), np.full(n, FACE, np.int8), np.arange(n)
         face_of = {int(t): i for i, t in enumerate(faces.tile_id) if t >= 0}
         keep = [t for t in range(len(tiles)) if not tiles.main[t] or t in face_of]  # a share is nobody
-        loose = np.where(faces.tile_id < 0)[0]  # faces outside every tile: each one a participant
-        boxes = tiles.xyxy[keep]
+        loose = np.where(faces.tile_id < 0)[0]  # faces outside every tile, second people: each one a unit
         state = np.array(
-            [CAMERA_OFF if tiles.camera_off[t] else FACE if t in face_of else NO_FACE for t in keep], np.int8
+            [CAMERA_OFF if tiles.camera_off[t] else FACE if t in face_of else NO_FACE for t in keep]
+            + [FACE] * len(loose),
+            np.int8,
         )
-        face_xyxy = np.full((len(keep), 4), np.nan, np.float32)
-        probs = np.full((len(keep), N_CLASSES), np.nan, np.float32)
-        for j, t in enumerate(keep):
-            if t in face_of:
-                face_xyxy[j] = faces.xyxy[face_of[t]]
-                probs[j] = faces.probs[face_of[t]]
-        if len(loose):
-            boxes = np.concatenate([boxes, faces.xyxy[loose].astype(np.int32)])
-            state = np.concatenate([state, np.full(len(loose), FACE, np.int8)])
-            face_xyxy = np.concatenate([face_xyxy, faces.xyxy[loose]])
-            probs = np.concatenate([probs, faces.probs[loose]])
-        return boxes, state, face_xyxy, probs
+        face = np.array([face_of.get(t, -1) for t in keep] + loose.tolist(), np.int64)
+        boxes = np.concatenate([tiles.xyxy[keep].reshape(-1, 4), faces.xyxy[loose].astype(np.int32).reshape(-1, 4)])
+        return boxes.astype(tiles.xyxy.dtype), state, face
 
-    def update(self, tiles: Tiles, faces: Faces, timestamp: float) -> Participants:
-        boxes, state, face_xyxy, raw = self._units(tiles, faces)
+    def identify(self, image: np.ndarray, tiles: Tiles, faces: Faces, timestamp: float) -> Identities:
+        """Give every unit of this frame a participant id (see the module docstring for how)."""
+        boxes, state, face = self._units(tiles, faces)
         n = len(boxes)
-        tracks = [t for t in self._tracks if timestamp - t.last_seen <= self.forget_s]
-        assigned: list[_Track | None] = [None] * n
-        if n and tracks:
-            overlap = iou(boxes, np.array([t.box for t in tracks]))
-            for flat in np.argsort(-overlap, axis=None):
-                i, j = divmod(int(flat), len(tracks))
-                if overlap[i, j] < self.min_iou:
-                    break
-                if (
-                    assigned[i] is None
-                    and tracks[j] is not None
-                    and all(a is not tracks[j] for a in assigned)
-                ):
-                    assigned[i] = tracks[j]
+        h, w = image.shape[:2]
+        # Gallery coordinates: the union of the tiles is the unit square (the frame without tiles).
+        if len(tiles) and n:
+            gx0, gy0 = boxes[:, 0].min(), boxes[:, 1].min()
+            gw, gh = max(1, boxes[:, 2].max() - gx0), max(1, boxes[:, 3].max() - gy0)
+        else:
+            gx0, gy0, gw, gh = 0, 0, max(1, w), max(1, h)
+        rel = (boxes - np.array([gx0, gy0, gx0, gy0])) / np.array([gw, gh, gw, gh], np.float64)
+        looks, face_looks, bands = [], [], []
+        for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
+            x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+            # Without tiles a unit is a face: only its face thumbnail describes it, so that a face seen
+            # in a tile before (the layout found no gallery in this frame) is still recognised.
+            looks.append(_descriptor(image[y0:y1, x0:x1], LOOK_SIZE) if len(tiles) else None)
+            crop = faces.crops[face[i]] if face[i] >= 0 else np.zeros((0, 0), np.uint8)
+            face_looks.append(_descriptor(crop, (FACE_SIZE, FACE_SIZE)))
+            bands.append(band_signature(image, boxes[i]) if self.names is not None and len(tiles) else None)
+        tracks = [
+            t for t in self._tracks if t.name or timestamp - t.last_seen <= self.forget_s
+        ]  # named participants are kept for the session
+
+        sim = _look_matrix(looks, [t.look for t in tracks], LOOK_SIZE[0] * LOOK_SIZE[1] * 3)
+        face_sim = _look_matrix(face_looks, [t.face for t in tracks], FACE_SIZE * FACE_SIZE)
+        sim = np.where(np.isnan(sim), face_sim, np.where(np.isnan(face_sim), sim, (sim + face_sim) / 2))
+        place = _place_matrix(rel, np.array([t.rel for t in tracks]).reshape(-1, 4))
+        # How sure unit i is track j (higher is surer), -inf when it is not: by looks and place.
+        with np.errstate(invalid="ignore"):
+            alike = (sim >= LOOKS_SAME) | ((sim >= LOOKS_ALIKE) & (place < SAME_PLACE))
+        geo = np.where(
+            np.isnan(sim),
+            np.where(place < SAME_PLACE, 1.0 - place, -np.inf),
+            np.where(alike, sim - place, -np.inf),
+        )
+        tentative = _greedy(geo)
+
+        # Labels: a unit whose tentative participant's label band is unchanged keeps that name, and so
+        # does one that looks the same as it and was read less than REREAD_S ago (someone moving
+        # behind a translucent label); the others (new tiles, changed labels) are read, new ones
+        # first, within the time budget.
+        names = [""] * n
+        todo = []
+        for i in range(n):
+            j = tentative[i]
+            if bands[i] is None:
+                continue
+            if j >= 0 and (
+                same_band(tracks[j].band, bands[i])
+                or (timestamp - tracks[j].read_at < REREAD_S and sim[i, j] >= LOOKS_SAME)
+            ):
+                names[i] = tracks[j].name
+            else:
+                todo.append(i)
+        todo.sort(key=lambda i: tentative[i] >= 0)
+        read, self.reads, t0 = set(), 0, time.perf_counter()
+        if math.isfinite(self.name_budget_ms) and not self._tracks:
+            todo = []  # a live session's first frame, the one its user waits for: labels from the next
+        for i in todo:
+            if self.reads and 1000 * (time.perf_counter() - t0) > self.name_budget_ms:
+                break
+            names[i] = self.names.read(image, boxes[i])  # type: ignore[union-attr]
+            read.add(i)
+            self.reads += 1
+        match = tentative
+        if read:  # names decide: equal names match wherever they are, different names never do
+            named = np.array([bool(t.name) for t in tracks], bool)
+            known = np.array([t.name for t in tracks], object)
+            score = geo.copy()
+            for i in range(n):
+                if not names[i]:
+                    continue
+                if i in read:
+                    same = np.array([bool(t.name) and same_name(names[i], t.name) for t in tracks], bool)
+                else:  # inherited from its tentative participant, so spelled exactly alike
+                    same = known == names[i]
+                score[i, named] = -np.inf
+                score[i, same] = 3.0 + np.nan_to_num(sim[i, same])
+            match = _greedy(score)
+
         ids = np.zeros(n, np.int32)
-        probs = np.full((n, N_CLASSES), np.nan, np.float32)
+        new = [i for i in range(n) if match[i] < 0]
+        for i in new:
+            nan = np.full(N_CLASSES, np.nan, np.float32)
+            tracks.append(_Track(0, rel[i], looks[i], face_looks[i], None, "", nan, 0.0, timestamp))
+            match[i] = len(tracks) - 1
+        for k in reading_order(boxes[new]) if new else []:  # number newcomers in reading order
+            tracks[match[new[k]]].id = self._next_id
+            self._next_id += 1
+        for i in range(n):
+            t = tracks[match[i]]
+            t.rel = rel[i]
+            t.look = looks[i] if looks[i] is not None else t.look
+            t.face = face_looks[i] if face_looks[i] is not None else t.face
+            if i in read:  # the band as last read: a later change of label is measured against it
+                t.band, t.read_at = bands[i], timestamp
+                t.name = names[i] or t.name  # no label found this time: keep the one read before
+            ids[i] = t.id
+            names[i] = t.name
+        self._tracks = tracks
+        face_id = np.full(len(faces), -1, np.int32)
+        face_xyxy = np.full((n, 4), np.nan, np.float32)
+        for i in range(n):
+            if face[i] >= 0:
+                face_id[face[i]] = ids[i]
+                face_xyxy[i] = faces.xyxy[face[i]]
+        return Identities(
+            boxes.astype(np.int32), state, face, ids, np.array(names, dtype=object), face_id, face_xyxy
+        )
+
+    def update(self, who: Identities, probs: np.ndarray, timestamp: float) -> Participants:
+        """Smooth this frame's probabilities (``probs`` (N, 7), one row per face) per participant."""
+        n = len(who.id)
+        by_id = {t.id: t for t in self._tracks}
+        out = np.full((n, N_CLASSES), np.nan, np.float32)
         presence = np.zeros(n, np.float32)
         for i in range(n):
-            track = assigned[i]
-            seen = state[i] == FACE
-            if track is None:
-                track = _Track(self._next_id, boxes[i], raw[i].copy(), 1.0 if seen else 0.0, timestamp)
-                self._next_id += 1
-                tracks.append(track)
-            else:
-                alpha = 1.0 - np.exp(-max(0.0, timestamp - track.last_seen) / self.tau)
-                if seen:
-                    track.probs = (
-                        raw[i].copy()
-                        if np.isnan(track.probs).any()
-                        else (track.probs + alpha * (raw[i] - track.probs))
-                    )
-                track.presence += alpha * ((1.0 if seen else 0.0) - track.presence)
-                track.box, track.last_seen = boxes[i], timestamp
-            ids[i], probs[i], presence[i] = track.id, track.probs, track.presence
-        self._tracks = tracks
+            track = by_id[int(who.id[i])]
+            seen = who.state[i] == FACE
+            raw = probs[who.face[i]] if who.face[i] >= 0 else None
+            alpha = 1.0 if track.fresh else 1.0 - np.exp(-max(0.0, timestamp - track.last_seen) / self.tau)
+            if seen and raw is not None:
+                track.probs = (
+                    raw.astype(np.float32).copy()
+                    if np.isnan(track.probs).any()
+                    else (track.probs + alpha * (raw - track.probs)).astype(np.float32)
+                )
+            track.presence += alpha * ((1.0 if seen else 0.0) - track.presence)
+            track.last_seen, track.fresh = timestamp, False
+            out[i], presence[i] = track.probs, track.presence
         return Participants(
-            id=ids,
-            xyxy=boxes.astype(np.int32),
-            face_xyxy=face_xyxy.astype(np.float32),
-            state=state,
-            probs=probs,
+            id=who.id.astype(np.int32),
+            xyxy=who.xyxy.astype(np.int32),
+            face_xyxy=who.face_xyxy.astype(np.float32),
+            state=who.state,
+            probs=out,
             presence=presence,
-            engagement=engagement(presence, probs, state),
+            engagement=engagement(presence, out, who.state),
+            name=who.name,
         )

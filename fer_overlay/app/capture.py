@@ -89,6 +89,7 @@ class CaptureWorker(QObject):
         model_path: str = "",
         keep_frames: bool = False,
         threads: int = 1,
+        names: bool = True,
     ):
         super().__init__()
         self.target = target
@@ -96,6 +97,7 @@ class CaptureWorker(QObject):
         self.model_path = model_path
         self.keep_frames = keep_frames
         self.threads = threads
+        self.names = names  # read name labels (off with "class-wide figures only")
         self._lock = threading.Lock()
         self._exclusions: list[Rect] = []
         self._timer: QTimer | None = None
@@ -119,6 +121,12 @@ class CaptureWorker(QObject):
     def set_keep_frames(self, keep: bool) -> None:
         self.keep_frames = keep
 
+    def set_names(self, on: bool) -> None:
+        """Read name labels or not (off forgets those read); applied at the next capture."""
+        self.names = on
+        if self._analyzer is not None:
+            self._analyzer.names = on
+
     # ---- slots, run in the worker thread ---------------------------------------------------
     @Slot()
     def start(self) -> None:
@@ -126,7 +134,7 @@ class CaptureWorker(QObject):
             from fer_overlay.app.engine import Analyzer
 
             self._sct = open_mss()
-            self._analyzer = Analyzer(self.model_path or None, threads=self.threads)
+            self._analyzer = Analyzer(self.model_path or None, threads=self.threads, names=self.names)
         except Exception as exc:  # noqa: BLE001 - report any start failure in the UI, never crash
             self.failed.emit(f"analysis could not start: {exc}")
             return

@@ -15,7 +15,7 @@ import numpy as np
 
 from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Frame, Result
 from fer_overlay.labels import EMOTIONS
-from fer_overlay.session import Session  # imported here, in the GUI thread (see main.GC_PERIOD_MS)
+from fer_overlay.session import LIVE_NAME_BUDGET_MS, Session  # in the GUI thread: main.GC_PERIOD_MS
 from fer_overlay.sinks import Annotator
 
 __all__ = ["Analyzer", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
@@ -88,7 +88,7 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
         rows.append(
             Row(
                 pid=int(p.id[i]),
-                label=f"#{int(p.id[i])}",
+                label=p.label(i),
                 state=state,
                 emotion=emotion,
                 confidence=conf if emotion >= 0 else math.nan,
@@ -115,10 +115,19 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
 
 class Analyzer:
     """Per-frame analysis in the capture thread: the engine's :class:`~fer_overlay.session.Session`
-    without a source (the app captures frames itself, so it can mask the overlay out of them)."""
+    without a source (the app captures frames itself, so it can mask the overlay out of them).
 
-    def __init__(self, model_path: str | None = None, threads: int = 1, annotate: bool = False) -> None:
-        self._session = Session(model_path=model_path or None, threads=threads)
+    ``names=False`` ("class-wide figures only") reads no name labels; :attr:`names` may be switched from
+    the GUI thread and takes effect, in the capture thread, at the next capture (off forgets the names
+    read so far)."""
+
+    def __init__(
+        self, model_path: str | None = None, threads: int = 1, annotate: bool = False, names: bool = True
+    ) -> None:
+        self._session = Session(
+            model_path=model_path or None, threads=threads, names=names, name_budget_ms=LIVE_NAME_BUDGET_MS
+        )
+        self.names = names
         self._index = 0
         self.annotate = annotate
         self._annotator = None
@@ -131,6 +140,8 @@ class Analyzer:
     def process(self, image: np.ndarray, timestamp: float) -> Result:
         """BGR uint8 (H, W, 3) -> the engine's :class:`Result` for this frame (tracked and smoothed)."""
         self._index += 1
+        if self._session.pipeline.names != self.names:
+            self._session.pipeline.names = self.names
         return self._session.process(Frame(image, timestamp, self._index, "screen"))
 
     def annotated(self, result: Result) -> np.ndarray:

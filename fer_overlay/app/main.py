@@ -377,6 +377,7 @@ class FerOverlayApp(QObject):
             self.settings.model_path,
             keep_frames=self._keep_frames(),
             threads=self.settings.resolved_threads(),
+            names=not self.settings.class_only,
         )
         self.thread = QThread()
         self.worker.moveToThread(self.thread)
@@ -690,6 +691,7 @@ class FerOverlayApp(QObject):
                 self._notify("Participant rows are recorded again from the next session on.")
             if self.worker is not None:
                 self.worker.set_keep_frames(self._keep_frames())
+                self.worker.set_names(not new.class_only)
             if restart:
                 self.stop_session(export=False, keep_recording=True)
                 self.start_session()

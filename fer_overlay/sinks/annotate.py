@@ -57,10 +57,10 @@ class Annotator:
                 fx0, fy0, fx1, fy1 = (int(v) for v in people.face_xyxy[i])
                 cv2.rectangle(scene, (fx0, fy0), (fx1, fy1), colour, 2 * thick)
                 p = people.probs[i]
-                text = f"#{people.id[i]} {EMOTIONS[dominant[i]]} {100 * p[dominant[i]]:.0f}%"
+                text = f"{people.label(i)} {EMOTIONS[dominant[i]]} {100 * p[dominant[i]]:.0f}%"
                 anchor = (fx0, max(12, fy0 - 6))
             else:
-                text = f"#{people.id[i]} {STATE_NAMES[state]}"
+                text = f"{people.label(i)} {STATE_NAMES[state]}"
                 anchor = (x0 + 6, y0 + int(22 * font / 0.5))
             if state != CAMERA_OFF and not np.isnan(people.engagement[i]):
                 text += f"  E{people.engagement[i]:.0f}"

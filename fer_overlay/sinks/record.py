@@ -6,9 +6,11 @@ size limit) the file is cut back to the last whole interval and :class:`SinkErro
 rows already recorded stay readable and no torn row is left behind. Columns (one file, ``kind``
 tells the row type)::
 
-    time_s, kind, participant, frames, face_present_share, p_Angry .. p_Neutral, dominant, engagement
+    time_s, kind, participant, name, frames, face_present_share, p_Angry .. p_Neutral, dominant, engagement
 
 ``time_s`` is the end of the interval in source time; ``kind`` is ``participant`` or ``class``;
+``participant`` the stable id; ``name`` the name label read on the participant's tile (empty when none
+was read, and always empty when names are not read: class-wide figures only);
 ``face_present_share`` the share of the interval's frames with a face; ``p_*`` the mean smoothed
 probabilities over frames with a face (empty when none); ``engagement`` the mean indicator (0-100,
 empty when the camera was off throughout). Class rows use the class snapshot of each frame.
@@ -34,6 +36,7 @@ COLUMNS = [
     "time_s",
     "kind",
     "participant",
+    "name",
     "frames",
     "face_present_share",
     *[f"p_{e}" for e in EMOTIONS],
@@ -52,6 +55,7 @@ class _Acc:
     eng_sum: float = 0.0
     eng_n: int = 0
     share_sum: float | None = None  # the class: mean share of participants with a face, per frame
+    name: str = ""  # the last name read for the participant
 
     def add(self, face: bool, probs: np.ndarray | None, eng: float, share: float | None = None) -> None:
         self.frames += 1
@@ -70,6 +74,7 @@ class _Acc:
             f"{time_s:.2f}",
             kind,
             who,
+            self.name,
             self.frames,
             f"{(self.face_frames if self.share_sum is None else self.share_sum) / max(1, self.frames):.3f}",
             *([f"{p:.4f}" for p in probs] if probs is not None else [""] * len(EMOTIONS)),
@@ -81,9 +86,10 @@ class _Acc:
 def _accumulate(accs: dict[str, _Acc], result: Result) -> None:
     people = result.participants
     for i in range(len(people)):
-        accs.setdefault(str(int(people.id[i])), _Acc()).add(
-            people.state[i] == FACE, people.probs[i], float(people.engagement[i])
-        )
+        acc = accs.setdefault(str(int(people.id[i])), _Acc())
+        acc.add(people.state[i] == FACE, people.probs[i], float(people.engagement[i]))
+        if people.name is not None and people.name[i]:
+            acc.name = str(people.name[i])
     snap = result.snapshot
     accs.setdefault("class", _Acc()).add(
         snap.with_face > 0,
