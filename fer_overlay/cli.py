@@ -19,11 +19,16 @@ import argparse
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 from fer_overlay import __version__
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
+
+
+class CheckoutOnly(RuntimeError):
+    """A developer command run where only the runtime is installed."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         help="auto (find the gallery), faces (each face a participant) or RxC (a fixed grid, e.g. 5x5)",
     )
     a.add_argument("--interval", type=float, default=10.0, help="seconds per session CSV row (default 10)")
-    a.add_argument("--model", help="ONNX model (default: $FER_OVERLAY_MODEL or exported/fer_vgg32.onnx)")
+    a.add_argument("--model", help="ONNX model (default: $FER_OVERLAY_MODEL or the one the package carries)")
     a.add_argument("--detector", help="face detector: mtcnn or haar (default: mtcnn when installed)")
     a.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -160,6 +165,24 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _fer_bench(module: str):
+    """``fer_bench.MODULE``: the measurement package lives beside ``fer_overlay`` in a source checkout
+    only (neither the wheel nor the desktop build carries it, nor the training code it loads FER2013
+    with). The checkout's root is put on ``sys.path`` so ``fer-overlay bench`` works from any folder."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
+    if (root / "fer_bench").is_dir() and (root / "training").is_dir() and str(root) not in sys.path:
+        sys.path.append(str(root))
+    try:
+        return importlib.import_module(f"fer_bench.{module}")
+    except ImportError:
+        raise CheckoutOnly(
+            "bench and evaluate are measurement tools of a source checkout (fer_bench/ and training/ "
+            "beside fer_overlay/, FER2013 in $FER2013_CSV): this installation has only the app and analyze"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0].startswith("--") and argv[0] not in ("--help", "--version")):
@@ -175,11 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "analyze":
             return analyze(args)
         if args.command == "bench" and args.soak is not None:
-            from fer_overlay.soak import main_line
-
             if args.soak <= 0:
                 raise ValueError("--soak takes the simulated minutes, e.g. 90")
-            report = main_line(
+            report = _fer_bench("soak").main_line(
                 args.soak,
                 tiles=(args.tiles or [4])[0],
                 csv_path=args.csv,
@@ -189,14 +210,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0 if report.complete else EXIT_INTERNAL
         if args.command == "bench":
-            from fer_overlay.bench import bench
-
-            bench(tuple(args.tiles or (4, 9, 25, 49)), args.frames, args.model, args.detector, args.threads)
+            _fer_bench("bench").bench(
+                tuple(args.tiles or (4, 9, 25, 49)), args.frames, args.model, args.detector, args.threads
+            )
             return 0
         if args.command == "evaluate":
-            from fer_overlay.bench import evaluate
-
-            result = evaluate(
+            result = _fer_bench("evaluate").evaluate(
                 args.split,
                 args.faces,
                 args.model,
@@ -209,7 +228,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.split}, {args.faces} faces:")
             print("\n".join(result.lines()))
             return 0
-    except (SourceError, ModelError, DetectorUnavailable, FileNotFoundError, ValueError, OSError) as exc:
+    except (
+        SourceError,
+        ModelError,
+        DetectorUnavailable,
+        CheckoutOnly,
+        FileNotFoundError,
+        ValueError,
+        OSError,
+    ) as exc:
         print(f"fer-overlay: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_INPUT
     except Exception as exc:  # a bug of ours: still one line, unless a traceback is asked for

@@ -35,9 +35,9 @@ def _class_rows(data_dir: Path) -> int:
 
 
 def test_killed_session_is_offered_and_exported_class_only(display, qapp, fer2013, qtbot, tmp_path):
+    from fer_bench.synthetic import make_gallery
     from fer_overlay.app.main import FerOverlayApp
     from fer_overlay.app.recording import pending_sessions
-    from fer_overlay.synthetic import make_gallery
 
     split = fer2013["PrivateTest"]
     gallery = make_gallery(split.faces[100:109], 3, 3, size=(1440, 810), style="teams", seed=5)

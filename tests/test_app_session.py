@@ -64,7 +64,7 @@ def meeting(display, qapp, fer2013):
     from conftest import require
 
     require(shutil.which("xwininfo") is not None, "xwininfo and xprop (x11-utils) missing")
-    from fer_overlay.synthetic import grid_for, make_gallery
+    from fer_bench.synthetic import grid_for, make_gallery
 
     split = fer2013["PrivateTest"]
     faces, labels = split.faces[:N_FACES], split.labels[:N_FACES]

@@ -1,11 +1,11 @@
-"""Export a checkpoint to ONNX in ``exported/``, prove parity with torch, measure it, write its card.
+"""Export a checkpoint to ONNX in ``fer_overlay/models/``, prove parity with torch, measure it, write a card.
 
     python -m training.export runs/vgg32/best.pt --name fer_vgg32
 
-Writes ``exported/NAME.onnx`` (dynamic batch, opset 18, softmax inside: the runtime contract of
-``fer_overlay.classify``), ``exported/NAME.json`` (metrics on PrivateTest from the ONNX file under
+Writes ``fer_overlay/models/NAME.onnx`` (dynamic batch, opset 18, softmax inside: the runtime contract of
+``fer_overlay.classify``), ``fer_overlay/models/NAME.json`` (metrics on PrivateTest from the ONNX file under
 ONNX Runtime, input contract, cost, sha256, commit, training command) and regenerates
-``exported/MODEL_CARD.md`` from every JSON there plus the baselines in ``training/results/``.
+``fer_overlay/models/MODEL_CARD.md`` from every JSON there plus the baselines in ``training/results/``.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def input_contract() -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="fer-overlay-export", description=__doc__.split("\n")[0])
     p.add_argument("checkpoint")
-    p.add_argument("--name", required=True, help="file stem in exported/, e.g. fer_vgg32")
+    p.add_argument("--name", required=True, help="file stem in fer_overlay/models/, e.g. fer_vgg32")
     p.add_argument("--role", default="default", help="what the app uses it for, written in the card")
     p.add_argument("--data", default=str(default_csv_path()))
     p.add_argument(
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     write_model_card()
     print(
         f"wrote {onnx_path} ({onnx_path.stat().st_size / 2**20:.2f} MiB), {json_dir / args.name}.json, "
-        "exported/MODEL_CARD.md"
+        "fer_overlay/models/MODEL_CARD.md"
     )
 
 
