@@ -7,8 +7,11 @@ region off every monitor are in ``test_app_session.py`` and ``test_app_ui.py``.)
 from __future__ import annotations
 
 import csv
+import os
 import resource
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -89,7 +92,7 @@ def test_disk_full_mid_session_stops_keeps_captures_and_exports_later(make_app, 
     from test_engine_sources import show_image
     from test_hardening import read_only
 
-    from fer_overlay.app.recording import pending_sessions, read_captures
+    from fer_overlay.app.recording import captures_in, pending_sessions
 
     window = show_image(qtbot, gallery(fer2013, 9, seed=71, size=(960, 540)).image, 0, 0)
     app = make_app()
@@ -109,7 +112,7 @@ def test_disk_full_mid_session_stops_keeps_captures_and_exports_later(make_app, 
     assert "analysis off" in app.control.status.text() and app.state.note == note
     data = log.read_bytes()
     assert data.endswith(b"\r\n")  # whole captures only: the one that failed was cut back
-    captures = len(read_captures(log.parent))
+    captures = captures_in(log.parent)
     assert captures >= 2 and f"The {captures} captures logged before are kept" in note
     assert pending_sessions(tmp_path / "data") == [log.parent]  # offered again at the next start
     # Exporting into a read-only folder fails visibly; into a writable one it has every capture.
@@ -143,3 +146,34 @@ def test_nobody_in_the_picture_and_tiny_tiles_are_visible_states(make_app, fer20
     assert empty_text(app.state) == ""  # the tiles are listed, with their states
     window.close()
     tiny.close()
+
+
+def test_missing_qt_system_libraries_are_named_in_one_line(tmp_path):
+    """Qt aborts (status 134) with a misleading message when an X11 library of its xcb plugin is
+    missing; the app loads each one first and names the Debian packages instead."""
+    from fer_overlay.app import sysdeps
+
+    # Where the app tests run, every library is there (Qt starts); an absent one is named by package.
+    assert sysdeps.missing_packages() == []
+    table = {**sysdeps.XCB_LIBRARIES, "libxcb-not-installed.so.9": "libxcb-not-installed9"}
+    assert sysdeps.missing_packages(table) == ["libxcb-not-installed9"]
+    line = sysdeps.missing_line(["libxcb-icccm4", "libxcb-keysyms1"])
+    assert "sudo apt install libxcb-icccm4 libxcb-keysyms1" in line and "\n" not in line
+    # The check runs before Qt in the real entry point: with a library missing the app says so and
+    # exits 2 (here the table is extended in the child before fer-overlay starts).
+    code = (
+        "import sys; from fer_overlay.app import sysdeps;"
+        "sysdeps.XCB_LIBRARIES['libxcb-not-installed.so.9'] = 'libxcb-not-installed9';"
+        "from fer_overlay.cli import main; sys.exit(main(['--settings', sys.argv[1]]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "s.ini")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "xcb"},
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "fer-overlay: error: " + sysdeps.missing_line(["libxcb-not-installed9"])
+    ]
