@@ -103,9 +103,9 @@ def test_killed_session_is_offered_and_exported_class_only(display, qapp, fer201
         qtbot.waitUntil(lambda: any("unfinished session" in m for m in exported))
         outs = [p for p in (tmp_path / "exports").iterdir() if p.is_dir()]
         assert [p.name for p in outs] == [pending[0].name]
-        from fer_overlay.app.recording import read_captures
+        from fer_overlay.app.recording import captures_in
 
-        captures = len(read_captures(pending[0]))
+        captures = captures_in(pending[0])
         assert captures >= logged - 1  # at most a torn last line
         out = outs[0]
         with open(out / "summary.csv", newline="") as f:

@@ -64,6 +64,8 @@ class Update:
     """The engine's per-stage times for this capture (layout, detection, classification, ...)."""
     frame: np.ndarray | None = field(default=None, repr=False, compare=False)
     """The captured BGR picture (masked where the overlay was); kept for the gallery camera only."""
+    result: Result | None = field(default=None, repr=False, compare=False)
+    """The engine's own value for this capture: what the session log records."""
 
     @property
     def dominant(self) -> int:
@@ -110,6 +112,7 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
         camera_off=int(s.camera_off),
         timings_ms=dict(result.timings_ms),
         frame=frame,
+        result=result,
     )
 
 

@@ -455,7 +455,7 @@ class FerOverlayApp(QObject):
             )
         if self.recorder is not None:
             try:
-                self.recorder.add(u)
+                self.recorder.append(u.result)
             except OSError as exc:
                 self._recording_failed(exc)
                 return
