@@ -54,7 +54,7 @@ def make_app(display, qapp, tmp_path):
 
 def _region(x: int, y: int, w: int, h: int):
     from fer_overlay.app.capture import Target
-    from fer_overlay.app.windows import Rect
+    from fer_overlay.windows import Rect
 
     return Target("region", region=Rect(x, y, w, h))
 
@@ -177,3 +177,27 @@ def test_missing_qt_system_libraries_are_named_in_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "fer-overlay: error: " + sysdeps.missing_line(["libxcb-not-installed9"])
     ]
+
+
+def test_memory_stays_flat_over_twenty_stop_start_cycles(make_app, fer2013, qtbot):
+    """A teaching day is many sessions in one running app: each Stop/Start used to load the model and
+    the detectors again (~130 MB a cycle); the app's one engine is reused, so RSS stays flat."""
+    import gc
+
+    from galleries import gallery
+    from test_engine_sources import show_image
+
+    from fer_bench.soak import rss_mb
+
+    show_image(qtbot, gallery(fer2013, 4, seed=74, size=(640, 360)).image, 0, 0)
+    app = make_app()
+    rss = []
+    for _ in range(20):
+        assert app.start_session(_region(0, 0, 640, 360))
+        qtbot.waitUntil(lambda: app.recorder is not None and app.recorder.captures >= 2, timeout=WAIT_MS)
+        assert app.stop_session() is not None  # exported, as Stop does
+        gc.collect()
+        rss.append(rss_mb())
+    growth = rss[-1] - rss[1]
+    print(f"RSS after each Stop (MB): {[round(r) for r in rss]}")
+    assert growth < 25, f"RSS grew {growth:.0f} MB over cycles 2-20: {[round(r) for r in rss]}"

@@ -133,7 +133,7 @@ def test_overlay_compact_click_through_and_remembered(make_app, qtbot, tmp_path)
 
 
 def test_overlay_pins_beside_window_and_drag_keeps_offset(make_app, qtbot):
-    from fer_overlay.app.windows import Rect
+    from fer_overlay.windows import Rect
 
     app = make_app(privacy_acknowledged=True)
     qtbot.waitExposed(app.overlay)
@@ -205,7 +205,7 @@ def test_foreign_window_listing_and_geometry(display, qapp, qtbot):
 
     from conftest import require
 
-    from fer_overlay.app import windows
+    from fer_overlay import windows
 
     require(shutil.which("xwininfo") is not None, "xwininfo and xprop (x11-utils) missing")
 
@@ -229,8 +229,8 @@ def test_foreign_window_listing_and_geometry(display, qapp, qtbot):
 
 
 def test_mask_paints_the_overlay_out_of_the_capture():
-    from fer_overlay.app.capture import mask_rects
-    from fer_overlay.app.windows import Rect
+    from fer_overlay.sources import mask_rects
+    from fer_overlay.windows import Rect
 
     image = np.full((100, 200, 3), 30, np.uint8)
     image[20:80, 150:190] = 250  # "the overlay" drawn on the right of the capture
@@ -258,7 +258,7 @@ def test_settings_dialog_saves_choices(make_app, qtbot, tmp_path):
 
 def test_region_off_every_monitor_pauses_with_a_message(make_app, qtbot):
     from fer_overlay.app.capture import Target
-    from fer_overlay.app.windows import Rect
+    from fer_overlay.windows import Rect
 
     app = make_app(privacy_acknowledged=True)
     assert app.start_session(Target("region", region=Rect(5000, 4000, 640, 360)))
@@ -275,7 +275,7 @@ import fer_overlay.app
 from PySide6.QtCore import QSettings
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel
-from fer_overlay.app import windows
+from fer_overlay import windows
 from fer_overlay.app.main import FerOverlayApp
 
 qa = QApplication([])

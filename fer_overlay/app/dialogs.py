@@ -30,13 +30,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fer_overlay.app import windows
+from fer_overlay import windows
 from fer_overlay.app.capture import Target
 from fer_overlay.app.dpi import to_logical
 from fer_overlay.app.settings import CAMERA_MODES, AppSettings
 from fer_overlay.app.texts import CONSENT_TEXT, PRIVACY_HTML
-from fer_overlay.app.windows import Rect
 from fer_overlay.sources import open_mss
+from fer_overlay.windows import Rect
 
 
 def grab_rgb(rect: Rect) -> np.ndarray | None:

@@ -1,24 +1,27 @@
-"""The app's thin adapter over the analysis engine: one BGR picture in, one :class:`Update` out.
+"""The app's thin adapter over the analysis engine: the shared pipeline, and one :class:`Update` per
+:class:`~fer_overlay.frames.Result` for the overlay.
 
-The overlay, the virtual camera and the recorder need a small, GUI-friendly value (rows of labels,
-emotions and confidences plus the class figures), not the engine's numpy columns, so this module owns
-that conversion. The analysis itself is the engine's ``Session.process`` (layout, faces, classifier,
-tracking with smoothing, aggregation); nothing of it is re-implemented here.
+The overlay needs a small, GUI-friendly value (rows of labels, emotions and confidences plus the class
+figures), not the engine's numpy columns, so this module owns that conversion; the session log takes
+the Result itself. The analysis is the engine's ``Session`` (layout, faces, classifier, tracking with
+smoothing, aggregation), iterated by the capture thread; nothing of it is re-implemented here.
+:class:`Engine` keeps the one pipeline the app's sessions share.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Frame, Result
+from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Result
 from fer_overlay.labels import EMOTIONS
-from fer_overlay.session import Session  # imported here, in the GUI thread (see main.GC_PERIOD_MS)
+from fer_overlay.session import Pipeline  # imported here, in the GUI thread (see main.GC_PERIOD_MS)
 from fer_overlay.sinks import Annotator
 
-__all__ = ["Analyzer", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
+__all__ = ["Engine", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
 
 
 @dataclass(frozen=True)
@@ -116,25 +119,27 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
     )
 
 
-class Analyzer:
-    """Per-frame analysis in the capture thread: the engine's :class:`~fer_overlay.session.Session`
-    without a source (the app captures frames itself, so it can mask the overlay out of them)."""
+class Engine:
+    """The app's analysis engine, loaded once for the app's lifetime: one
+    :class:`~fer_overlay.session.Pipeline` (the classifier's and the detectors' ONNX sessions) that
+    every session reuses, forgetting its participants at each start. Loading them anew per session
+    grew the app by ~130 MB per Stop/Start. Thread-safe: the capture thread loads it."""
 
-    def __init__(self, model_path: str | None = None, threads: int = 1, annotate: bool = False) -> None:
-        self._session = Session(model_path=model_path or None, threads=threads)
-        self._index = 0
-        self.annotate = annotate
-        self._annotator = None
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pipeline: Pipeline | None = None
+        self._key: tuple[str, int] | None = None
+        self._annotator: Annotator | None = None
 
-    @property
-    def note(self) -> str:
-        """Why the model could not be verified against its metrics JSON ("" when it was)."""
-        return self._session.pipeline.classifier.note
-
-    def process(self, image: np.ndarray, timestamp: float) -> Result:
-        """BGR uint8 (H, W, 3) -> the engine's :class:`Result` for this frame (tracked and smoothed)."""
-        self._index += 1
-        return self._session.process(Frame(image, timestamp, self._index, "screen"))
+    def pipeline(self, model_path: str = "", threads: int = 1) -> Pipeline:
+        """The pipeline for this model and thread count (reloaded only when they change), reset."""
+        with self._lock:
+            if self._pipeline is None or self._key != (model_path, threads):
+                self._pipeline = None  # the old sessions go before the new ones load
+                self._pipeline = Pipeline(model_path or None, threads=threads)
+                self._key = (model_path, threads)
+            self._pipeline.reset()
+            return self._pipeline
 
     def annotated(self, result: Result) -> np.ndarray:
         """The engine's annotated gallery picture (for the virtual camera's gallery mode), BGR."""

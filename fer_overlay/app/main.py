@@ -16,7 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QMetaObject, QObject, QPoint, QSettings, QSize, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QPoint, QSettings, QSize, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,12 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fer_overlay import __version__
-from fer_overlay.app import windows
-from fer_overlay.app.capture import CaptureWorker, Target
+from fer_overlay import __version__, windows
+from fer_overlay.app.capture import CaptureWorker, Target, WindowFollower
 from fer_overlay.app.dialogs import PrivacyDialog, RegionPicker, SettingsDialog, WindowChooser
 from fer_overlay.app.dpi import to_native
-from fer_overlay.app.engine import Update
+from fer_overlay.app.engine import Engine, Update
 from fer_overlay.app.overlay import DashboardState, OverlayWindow
 from fer_overlay.app.recording import (
     CaptureLog,
@@ -49,7 +48,7 @@ from fer_overlay.app.settings import AppSettings, default_store
 from fer_overlay.app.style import ANALYSIS_ON
 from fer_overlay.app.texts import ABOUT_TEXT, CONSENT_TEXT
 from fer_overlay.app.vcam import NoCameraBackend, VirtualCamera
-from fer_overlay.app.windows import Rect
+from fer_overlay.windows import Rect
 
 CAMERA_FPS = 10.0
 GC_PERIOD_MS = 3000
@@ -174,8 +173,10 @@ class FerOverlayApp(QObject):
             self.target = Target("window", s.target_wid, s.target_title)
         elif s.target_kind == "region" and s.region_rect is not None:
             self.target = Target("region", region=s.region_rect)
+        self.engine = Engine()  # one pipeline for every session of this app (flat memory)
         self.worker: CaptureWorker | None = None
         self.thread: QThread | None = None
+        self.follower: WindowFollower | None = None
         self.recorder: CaptureLog | None = None
         self.last_session: Path | None = None
         self.last_export: ExportResult | None = None
@@ -374,6 +375,7 @@ class FerOverlayApp(QObject):
         self.worker = CaptureWorker(
             target,
             self.settings.rate_hz,
+            self.engine,
             self.settings.model_path,
             keep_frames=self._keep_frames(),
             threads=self.settings.resolved_threads(),
@@ -385,11 +387,13 @@ class FerOverlayApp(QObject):
         self.worker.paused.connect(self._on_paused)
         self.worker.resumed.connect(self._on_resumed)
         self.worker.failed.connect(self._on_failed)
-        self.worker.target_moved.connect(self._on_target_moved)
         self.worker.ready.connect(self._on_worker_ready)
         self.worker.notice.connect(self._on_notice)
         if target.kind == "region" and target.region is not None:
             self.overlay.follow(target.region)
+        else:
+            self.follower = WindowFollower(target.wid, self)
+            self.follower.moved.connect(self._on_target_moved)
         self._refresh_exclusions()
         self._gc_threshold = gc.get_threshold()
         gc.collect()
@@ -402,8 +406,12 @@ class FerOverlayApp(QObject):
 
     def stop_session(self, export: bool = True, keep_recording: bool = False) -> ExportResult | None:
         """Stop the capture thread; close the log and (by default) export it to the export folder."""
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower.deleteLater()
+            self.follower = None
         if self.worker is not None and self.thread is not None:
-            QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.BlockingQueuedConnection)
+            self.worker.stop()  # thread-safe: the capture loop ends within one capture
             self.thread.quit()
             self.thread.wait(10000)
             self.worker.deleteLater()

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import QSizeGrip, QWidget
 from fer_overlay.app.dpi import to_logical, to_native
 from fer_overlay.app.engine import CAMERA_OFF, NO_FACE, Update
 from fer_overlay.app.style import ANALYSIS_ON, draw_face_icon, emotion_colour
-from fer_overlay.app.windows import Rect
 from fer_overlay.labels import EMOTIONS
+from fer_overlay.windows import Rect
 
 FULL_SIZE = QSize(340, 600)
 COMPACT_SIZE = QSize(240, 118)

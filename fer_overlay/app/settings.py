@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
-from fer_overlay.app.windows import Rect
+from fer_overlay.windows import Rect
 
 CAMERA_MODES = ("dashboard", "gallery")
 
