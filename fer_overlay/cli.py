@@ -25,6 +25,8 @@ from fer_overlay import __version__
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report a process ended by SIGINT (128 + 2)."""
 
 
 class CheckoutOnly(RuntimeError):
@@ -33,7 +35,13 @@ class CheckoutOnly(RuntimeError):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="fer-overlay", description="Facial-expression indicators for online teaching."
+        prog="fer-overlay",
+        description="Facial-expression indicators for online teaching.",
+        epilog=(
+            "Without a subcommand, fer-overlay starts the desktop app (control window or tray icon, "
+            "overlay). Its options: --settings FILE (use this INI file instead of the user's settings), "
+            "--start (start a session on the remembered meeting window or region at once)."
+        ),
     )
     p.add_argument("--version", action="version", version=f"fer-overlay {__version__}")
     sub = p.add_subparsers(dest="command")
@@ -51,7 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--interval", type=float, default=10.0, help="seconds per session CSV row (default 10)")
     a.add_argument("--model", help="ONNX model (default: $FER_OVERLAY_MODEL or the one the package carries)")
-    a.add_argument("--detector", help="face detector: mtcnn or haar (default: mtcnn when installed)")
+    a.add_argument(
+        "--detector",
+        help="face detector chain: mtcnn+ssd (default; +centerface where installed), or mtcnn, ssd, "
+        "centerface, haar, joined by '+' (an unknown name lists the installed ones)",
+    )
     a.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     b = sub.add_parser("bench", help="per-stage speed on synthetic 1920x1080 galleries (needs FER2013)")
@@ -102,13 +114,15 @@ def analyze(args: argparse.Namespace) -> int:
     n = faces = 0
     gauge: list[float] = []
     noted = False  # the gallery note is given once
-    finished = False
+    finished = interrupted = False
+    writer = None
     try:
         with contextlib.ExitStack() as stack:
             stack.enter_context(session)
             sinks = []
             if args.out:
-                sinks.append(stack.enter_context(AnnotatedWriter(args.out, fps=args.fps)))
+                writer = stack.enter_context(AnnotatedWriter(args.out, fps=args.fps))
+                sinks.append(writer)
             if args.csv:
                 sinks.append(stack.enter_context(SessionRecorder(args.csv, interval=args.interval)))
             if args.summary:
@@ -131,8 +145,8 @@ def analyze(args: argparse.Namespace) -> int:
                         noted = True
                         bar.clear()
                         note(hint)
-            except KeyboardInterrupt:
-                pass
+            except KeyboardInterrupt:  # Ctrl-C: the sinks still close, so the outputs hold every frame so far
+                interrupted = True
             finally:
                 bar.close()
             finished = True
@@ -143,6 +157,12 @@ def analyze(args: argparse.Namespace) -> int:
         kept = f", the rows recorded until then are in {args.csv}" if args.csv else ""
         print(f"fer-overlay: error: {exc}; stopped after {n} frame(s){kept}", file=sys.stderr)
         return EXIT_INPUT
+    if writer is not None and writer.letterboxed:
+        w, h = writer.size
+        note(
+            f"{writer.letterboxed} of {writer.frames} frame(s) differ in size from the first; they are "
+            f"letterboxed into its {w}x{h} in {args.out}"
+        )
     import numpy as np
 
     valid = [g for g in gauge if not np.isnan(g)]
@@ -151,6 +171,9 @@ def analyze(args: argparse.Namespace) -> int:
         f"{n} frame(s) analysed, {faces} face(s) found, mean class engagement indicator {mean}"
         + ("" if faces else " (no faces found)")
     )
+    if interrupted:
+        print(f"fer-overlay: interrupted after {n} frame(s); outputs complete up to there", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -239,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"fer-overlay: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_INPUT
+    except KeyboardInterrupt:  # before the first frame (loading the model, opening the input)
+        print("fer-overlay: interrupted before the first frame was analysed", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug of ours: still one line, unless a traceback is asked for
         if os.environ.get("FER_OVERLAY_DEBUG"):
             raise

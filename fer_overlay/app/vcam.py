@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtGui import QImage
 
 from fer_overlay.app.overlay import DashboardState, render_dashboard
+from fer_overlay.sinks.annotate import letterbox
 
 NO_BACKEND_HELP = (
     "No virtual-camera backend is available. Install one and try again: v4l2loopback on Linux "
@@ -36,13 +37,7 @@ def qimage_to_rgb(img: QImage) -> np.ndarray:
 
 def letterbox_rgb(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
     """Fit a BGR picture into ``width`` x ``height`` (black bars), as RGB for the camera."""
-    h, w = bgr.shape[:2]
-    f = min(width / w, height / h)
-    small = cv2.resize(bgr, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
-    out = np.zeros((height, width, 3), np.uint8)
-    oy, ox = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
-    out[oy : oy + small.shape[0], ox : ox + small.shape[1]] = small
-    return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(letterbox(bgr, width, height), cv2.COLOR_BGR2RGB)
 
 
 class VirtualCamera:
