@@ -50,14 +50,15 @@ def test_settings_round_trip_and_bad_values(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     s = AppSettings(rate_hz=3.5, class_only=True, region="10,20,300,200", target_kind="region")
     s.save(store)
-    again = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    assert again == s
+    again, rejected = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert again == s and rejected == []
     assert again.region_rect is not None and again.region_rect.width == 300
     store.setValue("rate_hz", "fast")
     store.setValue("camera_mode", "hologram")
     store.sync()
-    broken = AppSettings.load(store)
+    broken, rejected = AppSettings.load(store)
     assert broken.rate_hz == AppSettings().rate_hz and broken.camera_mode == "dashboard"
+    assert rejected == ["rate_hz", "camera_mode"] and broken.class_only  # the good keys are kept
 
 
 def test_first_start_explains_privacy_law_and_consent(make_app, qtbot, tmp_path):
@@ -251,7 +252,7 @@ def test_settings_dialog_saves_choices(make_app, qtbot, tmp_path):
     dialog.class_only.setChecked(True)
     dialog.camera_mode.setCurrentText("gallery")
     dialog.accept()
-    saved = AppSettings.load(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    saved, _ = AppSettings.load(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     assert (saved.rate_hz, saved.class_only, saved.camera_mode) == (1.0, True, "gallery")
     assert app.state.class_only
 
@@ -394,3 +395,31 @@ def test_tray_icon_menu_on_a_real_system_tray(system_tray, make_app, qtbot):
     qtbot.waitUntil(lambda: not app.overlay.isVisible())
     assert not show.isChecked() and not app.settings.overlay_visible
     qtbot.waitUntil(lambda: not menu.isVisible())
+
+
+def test_wrong_typed_settings_fall_back_one_by_one_and_are_said_once(make_app, tmp_path):
+    """A valid settings file with values of the wrong type or range: each such key gets its default,
+    the good ones are kept, the app says so once (and stores the corrected values)."""
+    from fer_overlay.app.overlay import COMPACT_SIZE, FULL_SIZE
+    from fer_overlay.app.settings import AppSettings
+
+    app = make_app(
+        sparkline_minutes=-3,
+        overlay_size="10,10",
+        compact="maybe",
+        rate_hz="fast",
+        camera_size="wide",
+        class_only="true",
+        export_interval_s=30,
+    )
+    assert app.state.sparkline_minutes == AppSettings().sparkline_minutes
+    assert app.overlay.size() == FULL_SIZE and app.overlay.size() != COMPACT_SIZE
+    assert app.settings.rate_hz == 2.0 and app.settings.camera_wh == (1280, 720)
+    assert app.settings.class_only and app.settings.export_interval_s == 30  # valid keys kept
+    notice = app.control.message.text()
+    assert notice.startswith("Some saved settings were invalid and were reset to their defaults:")
+    for key in ("rate_hz", "compact", "sparkline_minutes", "overlay_size", "camera_size"):
+        assert key in notice
+    app.shutdown()
+    again = make_app()  # the same settings file: corrected, so nothing to say
+    assert again.settings_notice == "" and again.settings.class_only

@@ -145,25 +145,26 @@ class FerOverlayApp(QObject):
     def __init__(self, store: QSettings | None = None, *, show_dialogs: bool = True) -> None:
         super().__init__()
         self.store = store if store is not None else default_store()
-        self.settings = AppSettings.load(self.store)
+        self.settings, rejected = AppSettings.load(self.store)
+        self.settings_notice = ""
+        """Said once at start when some stored settings were invalid (they are stored corrected)."""
+        if rejected:
+            self.settings_notice = (
+                f"Some saved settings were invalid and were reset to their defaults: {', '.join(rejected)}."
+            )
+            self.settings.save(self.store)
         self.show_dialogs = show_dialogs
         s = self.settings
         self.state = DashboardState(
             class_only=s.class_only, compact=False, sparkline_minutes=s.sparkline_minutes
         )
         self.overlay = OverlayWindow(self.state)
-        if s.overlay_size:
-            try:
-                w, h = (int(v) for v in s.overlay_size.split(","))
-                self.overlay.resize(QSize(w, h))
-            except ValueError:
-                pass
+        if s.overlay_size:  # checked when loaded
+            w, h = (int(float(v)) for v in s.overlay_size.split(","))
+            self.overlay.resize(QSize(w, h))
         if s.overlay_offset:
-            try:
-                dx, dy = (int(v) for v in s.overlay_offset.split(","))
-                self.overlay.offset = QPoint(dx, dy)
-            except ValueError:
-                pass
+            dx, dy = (int(float(v)) for v in s.overlay_offset.split(","))
+            self.overlay.offset = QPoint(dx, dy)
         self.overlay.set_compact(s.compact)
         self.overlay.moved_by_user.connect(self._overlay_moved)
         self.overlay.resized_by_user.connect(self._overlay_resized)
@@ -209,6 +210,8 @@ class FerOverlayApp(QObject):
         self._refresh_ui()
         if self.settings.overlay_visible:
             self.overlay.show()
+        if self.settings_notice:
+            self._notify(self.settings_notice)
         if not self.settings.privacy_acknowledged and self.show_dialogs:
             QTimer.singleShot(0, lambda: self.show_privacy(first_run=True))
         elif self.show_dialogs:
