@@ -149,6 +149,31 @@ def test_overlay_pins_beside_window_and_drag_keeps_offset(make_app, qtbot):
     assert app.overlay.pos() == QPoint(1108, 150)
 
 
+def test_overlay_stays_fully_on_the_meeting_windows_screen(make_app, qtbot):
+    """The meeting window dragged off the screen (34 px left visible at the right edge, or 102 px above
+    the top): the overlay stays whole on the screen, flipped to the window's other side or inside."""
+    from fer_overlay.windows import Rect
+
+    app = make_app(privacy_acknowledged=True)
+    qtbot.waitExposed(app.overlay)
+    screen = app.overlay.screen().availableGeometry()
+    size = app.overlay.size()
+
+    def on_screen() -> bool:
+        return screen.contains(app.overlay.frameGeometry())
+
+    app.overlay.follow(Rect(screen.width() - 34, 200, 800, 600))  # only 34 px of it visible
+    qtbot.waitUntil(on_screen)
+    assert app.overlay.x() + size.width() <= screen.width() - 34  # flipped left of the window
+    app.overlay.follow(Rect(300, -102, 800, 600))  # above the top: header and gauge must show
+    qtbot.waitUntil(on_screen)
+    assert app.overlay.y() == screen.y()  # moved down onto the screen, header first
+    # No room on either side (a screen-wide window): inside the screen's right edge.
+    app.overlay.follow(Rect(-10, 100, screen.width() + 20, 600))
+    qtbot.waitUntil(on_screen)
+    assert app.overlay.x() == screen.width() - size.width()
+
+
 def test_overlay_resized_from_its_corner_grip_is_remembered(make_app, qtbot):
     from PySide6.QtWidgets import QSizeGrip
 

@@ -298,6 +298,32 @@ def render_dashboard(s: DashboardState, width: int, height: int) -> QImage:
     return img
 
 
+def _screen_of(window: QRect) -> QRect:
+    """The available area of the screen the meeting window is on (most of it, when it spans two or
+    hangs off one), in logical pixels."""
+    best, area = QGuiApplication.primaryScreen(), -1
+    for screen in QGuiApplication.screens():
+        part = screen.geometry().intersected(window)
+        if part.width() * part.height() > area:
+            best, area = screen, part.width() * part.height()
+    return best.availableGeometry() if best is not None else QRect(0, 0, 1 << 15, 1 << 15)
+
+
+def on_screen(pos: QPoint, size: QSize, window: QRect, avail: QRect) -> QPoint:
+    """Where the panel goes so that all of it is on ``avail``: at ``pos`` when it fits; past the right
+    edge, flipped to the window's left side when there is room there, else inside the screen's right
+    edge; then moved down or up onto the screen (a window dragged above the top keeps the header and
+    gauge visible)."""
+    x, y = pos.x(), pos.y()
+    right, bottom = avail.x() + avail.width(), avail.y() + avail.height()
+    if x + size.width() > right:
+        left = window.x() - PIN_MARGIN - size.width()
+        x = left if left >= avail.x() else right - size.width()
+    x = max(avail.x(), min(x, right - size.width()))
+    y = max(avail.y(), min(y, bottom - size.height()))
+    return QPoint(x, y)
+
+
 class OverlayWindow(QWidget):
     """The floating panel. ``moved_by_user`` fires after a drag so the controller can store the offset."""
 
@@ -424,14 +450,13 @@ class OverlayWindow(QWidget):
         """
         w = to_logical(window)
         self.anchor = w
+        avail = _screen_of(w)
         if self.offset is None:
-            screen = QGuiApplication.screenAt(w.center()) or QGuiApplication.primaryScreen()
-            avail = screen.availableGeometry() if screen is not None else QRect(0, 0, 1 << 15, 1 << 15)
             if w.x() + w.width() + PIN_MARGIN + self.width() <= avail.right():
                 self.offset = QPoint(PIN_MARGIN, 0)
             else:
                 self.offset = QPoint(-self.width() - PIN_MARGIN, PIN_MARGIN + 40)
-        target = self._anchor_point() + self.offset
+        target = on_screen(self._anchor_point() + self.offset, self.size(), w, avail)
         if target != self.pos():
             self.move(target)
 
