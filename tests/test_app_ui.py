@@ -450,3 +450,35 @@ def test_wrong_typed_settings_fall_back_one_by_one_and_are_said_once(make_app, t
     app.shutdown()
     again = make_app()  # the same settings file: corrected, so nothing to say
     assert again.settings_notice == "" and again.settings.class_only
+
+
+def test_window_chooser_lists_no_window_of_its_own_and_shows_tall_windows(make_app, qtbot):
+    """After Refresh the chooser did list itself; a meeting window taller than the screen showed
+    "window closed or hidden" as its thumbnail while plainly visible."""
+    import shutil
+
+    from conftest import require
+
+    require(shutil.which("xwininfo") is not None, "xwininfo (x11-utils) missing")
+    tall = QLabel("a tall meeting")
+    tall.setWindowTitle("Tall meeting window")
+    tall.setStyleSheet("background:#3060a0")
+    tall.setFixedSize(500, 1400)  # the screen is 1080 px high
+    qtbot.addWidget(tall)
+    tall.move(100, 0)
+    tall.show()
+    qtbot.waitExposed(tall)
+    app = make_app(privacy_acknowledged=True)
+    chooser = app.choose_window()
+    qtbot.waitExposed(chooser)
+    QTest.qWait(300)
+    chooser.refresh()
+    titles = [chooser.list.item(i).data(Qt.ItemDataRole.UserRole).title for i in range(chooser.list.count())]
+    assert "Choose the meeting window" not in titles and "FER Overlay" not in titles
+    assert chooser.select_title("Tall meeting window")
+    chooser.update_thumbnail()
+    pix = chooser.thumbnail.pixmap()
+    assert pix is not None and not pix.isNull(), chooser.thumbnail.text()
+    colour = pix.toImage().pixelColor(pix.width() // 2, pix.height() // 2)
+    assert (colour.red(), colour.green(), colour.blue()) == (0x30, 0x60, 0xA0)  # the window itself
+    chooser.reject()
