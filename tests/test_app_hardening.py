@@ -201,3 +201,41 @@ def test_memory_stays_flat_over_twenty_stop_start_cycles(make_app, fer2013, qtbo
     growth = rss[-1] - rss[1]
     print(f"RSS after each Stop (MB): {[round(r) for r in rss]}")
     assert growth < 25, f"RSS grew {growth:.0f} MB over cycles 2-20: {[round(r) for r in rss]}"
+
+
+def test_stop_says_where_the_export_went_with_a_button_that_opens_it(make_app, fer2013, qtbot):
+    from galleries import gallery
+    from PySide6.QtCore import QObject, Qt, QUrl, Slot
+    from PySide6.QtGui import QDesktopServices
+    from test_engine_sources import show_image
+
+    class Opened(QObject):  # Qt's own hook for file URLs: what the desktop would be asked to open
+        def __init__(self) -> None:
+            super().__init__()
+            self.urls: list[QUrl] = []
+
+        @Slot(QUrl)
+        def open(self, url: QUrl) -> None:
+            self.urls.append(url)
+
+    show_image(qtbot, gallery(fer2013, 4, seed=75, size=(640, 360)).image, 0, 0)
+    app = make_app()
+    assert app.start_session(_region(0, 0, 640, 360))
+    assert not app.control.open_export.isVisible()
+    qtbot.waitUntil(lambda: app.recorder is not None and app.recorder.captures >= 2, timeout=WAIT_MS)
+    result = app.stop_session()
+    assert result is not None
+    assert "analysis off" in app.control.status.text()
+    assert app.control.exported.isVisible() and app.control.open_export.isVisible()
+    assert app.control.exported.text() == f"Session exported to {result.folder}"
+    assert (result.folder / "session.csv").is_file()
+    opened = Opened()
+    QDesktopServices.setUrlHandler("file", opened, "open")
+    try:
+        qtbot.mouseClick(app.control.open_export, Qt.MouseButton.LeftButton)
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert [u.toLocalFile() for u in opened.urls] == [str(result.folder)]
+    assert app.start_session(_region(0, 0, 640, 360))  # a new session: the old export line goes
+    assert not app.control.exported.isVisible()
+    app.stop_session()

@@ -16,15 +16,17 @@ import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QPoint, QSettings, QSize, Qt, QThread, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
+from PySide6.QtCore import QObject, QPoint, QSettings, QSize, Qt, QThread, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QMenu,
     QMessageBox,
+    QPushButton,
     QSystemTrayIcon,
     QToolButton,
     QVBoxLayout,
@@ -100,6 +102,18 @@ class ControlWindow(QWidget):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color:#a06000")
         layout.addWidget(self.message)
+        # Where the last Stop (or Export) put the files, with a button that opens that folder.
+        export_row = QHBoxLayout()
+        self.exported = QLabel()
+        self.exported.setWordWrap(True)
+        self.exported.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        export_row.addWidget(self.exported, 1)
+        self.open_export = QPushButton("Open folder")
+        self.open_export.clicked.connect(app.open_last_export)
+        export_row.addWidget(self.open_export)
+        layout.addLayout(export_row)
+        self.exported.hide()
+        self.open_export.hide()
         grid = QGridLayout()
         self.buttons: dict[str, QToolButton] = {}
         for i, key in enumerate(app.menu_order):
@@ -197,6 +211,7 @@ class FerOverlayApp(QObject):
         self.control: ControlWindow | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(_dot_icon("#7a828c"))
+            self.tray.messageClicked.connect(self.open_last_export)  # "Session exported to …"
             menu = QMenu()
             for key in self.menu_order:
                 menu.addAction(self.actions[key])
@@ -290,6 +305,11 @@ class FerOverlayApp(QObject):
             )
             self.control.target.setText(f"Analyses: {t}")
             self.control.message.setText(paused or self.state.note)
+            shown = self.last_export is not None and not running
+            if shown:
+                self.control.exported.setText(f"Session exported to {self.last_export.folder}")
+            self.control.exported.setVisible(shown)
+            self.control.open_export.setVisible(shown)
             if not running:
                 self.control.stats.setText("")
             self.control.setWindowTitle("FER Overlay – ANALYSIS ON" if running else "FER Overlay")
@@ -610,7 +630,14 @@ class FerOverlayApp(QObject):
             return None
         self.last_export = result
         self._notify(f"Session exported to {result.folder}")
+        self._refresh_ui()
         return result
+
+    def open_last_export(self) -> bool:
+        """Open the folder of the last export in the desktop's file manager."""
+        if self.last_export is None:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export.folder)))
 
     def export_dialog(self) -> None:
         base = self.settings.resolved_export_dir()
