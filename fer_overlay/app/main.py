@@ -629,8 +629,8 @@ class FerOverlayApp(QObject):
             self._notify(self.state.note)
             return None
         self.last_export = result
-        self._notify(f"Session exported to {result.folder}")
         self._refresh_ui()
+        self._notify(f"Session exported to {result.folder}")
         return result
 
     def open_last_export(self) -> bool:
