@@ -482,3 +482,27 @@ def test_window_chooser_lists_no_window_of_its_own_and_shows_tall_windows(make_a
     colour = pix.toImage().pixelColor(pix.width() // 2, pix.height() // 2)
     assert (colour.red(), colour.green(), colour.blue()) == (0x30, 0x60, 0xA0)  # the window itself
     chooser.reject()
+
+
+def test_virtual_camera_error_text_never_covers_the_buttons_and_goes_after_ok(make_app, qtbot):
+    import pyvirtualcam
+    from PySide6.QtWidgets import QMessageBox
+
+    class NoDevice:
+        def __init__(self, **kw):
+            raise RuntimeError("no loopback device found")
+
+    pyvirtualcam.register_backend("fer-test-missing", NoDevice)
+    app = make_app(show_dialogs=True, privacy_acknowledged=True, camera_backend="fer-test-missing")
+    qtbot.waitExposed(app.control)
+    app.actions["camera"].trigger()
+    message = app.control.message
+    assert "v4l2loopback" in message.text()
+    qtbot.waitUntil(lambda: message.height() >= message.heightForWidth(message.width()))
+    text_bottom = message.geometry().bottom()
+    for button in app.control.buttons.values():  # every button is below the whole text
+        assert button.geometry().top() > text_bottom, (button.text(), button.geometry(), text_bottom)
+    box = next(d for d in app._dialogs if isinstance(d, QMessageBox))
+    qtbot.waitExposed(box)
+    box.button(QMessageBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: "v4l2loopback" not in message.text())

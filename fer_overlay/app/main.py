@@ -128,6 +128,11 @@ class ControlWindow(QWidget):
         layout.addLayout(grid)
         self.setFixedWidth(460)
 
+    def fit(self) -> None:
+        """Grow or shrink to the text it shows: a word-wrapped label's height depends on the width,
+        which a top-level window does not follow by itself, so a long message overlapped the buttons."""
+        self.setFixedHeight(self.layout().totalHeightForWidth(self.width()))
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         event.accept()
         self.app.quit()
@@ -313,12 +318,14 @@ class FerOverlayApp(QObject):
             if not running:
                 self.control.stats.setText("")
             self.control.setWindowTitle("FER Overlay – ANALYSIS ON" if running else "FER Overlay")
+            self.control.fit()
         self.overlay.update()
 
     def _notify(self, text: str) -> None:
         self.message.emit(text)
         if self.control is not None:
             self.control.message.setText(text)
+            self.control.fit()
         if self.tray is not None:
             self.tray.showMessage("FER Overlay", text)
 
@@ -586,7 +593,8 @@ class FerOverlayApp(QObject):
                 self.actions["camera"].blockSignals(False)
                 self._notify(self.camera_error)
                 if self.show_dialogs:
-                    self._show_box(QMessageBox.Icon.Warning, self.camera_error)
+                    box = self._show_box(QMessageBox.Icon.Warning, self.camera_error)
+                    box.finished.connect(self._clear_camera_error)  # said in the box: gone after OK
                 return
             self.camera_error = ""
             self._camera_send()
@@ -692,10 +700,16 @@ class FerOverlayApp(QObject):
         w.destroyed.connect(lambda *_: self._dialogs.remove(w) if w in self._dialogs else None)
         w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
-    def _show_box(self, icon: QMessageBox.Icon, text: str) -> None:
+    def _show_box(self, icon: QMessageBox.Icon, text: str) -> QMessageBox:
         box = QMessageBox(icon, "FER Overlay", text)
         self._keep(box)
         box.open()
+        return box
+
+    def _clear_camera_error(self) -> None:
+        if self.control is not None and self.control.message.text() == self.camera_error:
+            self.control.message.setText(self.state.paused_message or self.state.note)
+            self.control.fit()
 
     def show_privacy(self, first_run: bool = False) -> PrivacyDialog:
         dlg = PrivacyDialog(None, first_run=first_run)
