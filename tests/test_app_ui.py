@@ -506,3 +506,28 @@ def test_virtual_camera_error_text_never_covers_the_buttons_and_goes_after_ok(ma
     qtbot.waitExposed(box)
     box.button(QMessageBox.StandardButton.Ok).click()
     qtbot.waitUntil(lambda: "v4l2loopback" not in message.text())
+
+
+def test_overlay_explains_gauge_and_percentages_and_colours_only_sure_labels(make_app, qtbot):
+    """A face at "Angry 27%" was painted red; the gauge's "69" and a row's % had no meaning on screen."""
+    from fer_overlay.app.engine import FACE, Row, Update
+    from fer_overlay.app.overlay import LEGEND, render_dashboard, row_texts
+    from fer_overlay.app.style import EMOTION_COLOURS
+
+    app = make_app(privacy_acknowledged=True)
+    assert app.overlay.toolTip() == LEGEND
+    for words in ("Engagement indicator (the gauge, 0–100)", "80 = facing the screen", "how sure the model"):
+        assert words in LEGEND
+
+    def red_pixels(confidence: float) -> int:
+        rows = (Row(1, "#1", FACE, 0, confidence, 70.0),)  # Angry
+        mix = np.array([0, 0, 0, 0.2, 0.1, 0, 0.7], np.float32)  # no Angry in the mix's top three
+        app.state.push(Update(1.0, rows, mix, 70.0, 1, 1, 0, 0))
+        image = render_dashboard(app.state, 340, 600)
+        rgb = np.frombuffer(image.constBits(), np.uint8).reshape(600, image.bytesPerLine())[:, : 340 * 3]
+        red = np.array([int(EMOTION_COLOURS["Angry"][i : i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(rgb.reshape(600, 340, 3).astype(int) - red).sum(axis=2) < 20).sum())
+
+    assert red_pixels(0.27) == 0  # a guess among close labels: grey, not red
+    assert red_pixels(0.85) > 20  # a sure label keeps its colour
+    assert [t.coloured for t in row_texts(app.state.update)] == [True]
