@@ -531,3 +531,35 @@ def test_overlay_explains_gauge_and_percentages_and_colours_only_sure_labels(mak
     assert red_pixels(0.27) == 0  # a guess among close labels: grey, not red
     assert red_pixels(0.85) > 20  # a sure label keeps its colour
     assert [t.coloured for t in row_texts(app.state.update)] == [True]
+
+
+def test_second_start_brings_the_running_app_to_the_front(make_app, qtbot, tmp_path):
+    """A second ``fer-overlay`` with the same settings does not start a second app: it asks the running
+    one (a real local socket, a real second process) to come to the front and exits 0 with one line."""
+    import subprocess
+    import sys
+
+    from fer_overlay.app.single import SingleInstance, instance_name
+
+    app = make_app(privacy_acknowledged=True, overlay_visible=False)
+    assert not app.overlay.isVisible()
+    settings = tmp_path / "settings.ini"  # what make_app's app runs on
+    running = SingleInstance(instance_name(str(settings.resolve())), app)
+    running.activated.connect(app.bring_to_front)
+    try:
+        with qtbot.waitSignal(running.activated, timeout=60_000):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fer_overlay.cli", "--settings", str(settings)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        _, err = proc.communicate(timeout=60)
+    finally:
+        running.close()
+    assert proc.returncode == 0
+    assert err.strip().splitlines() == [
+        "fer-overlay: FER Overlay is already running: its window was brought to the front"
+    ]
+    assert app.overlay.isVisible() and app.control.isVisible()
+    assert app.control.message.text() == "FER Overlay is already running: this is it."

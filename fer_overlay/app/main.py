@@ -47,6 +47,7 @@ from fer_overlay.app.recording import (
     pending_sessions,
 )
 from fer_overlay.app.settings import AppSettings, default_store
+from fer_overlay.app.single import SingleInstance, ask_running, instance_name
 from fer_overlay.app.style import ANALYSIS_ON
 from fer_overlay.app.texts import ABOUT_TEXT, CONSENT_TEXT
 from fer_overlay.app.vcam import NoCameraBackend, VirtualCamera
@@ -641,6 +642,18 @@ class FerOverlayApp(QObject):
         self._notify(f"Session exported to {result.folder}")
         return result
 
+    def bring_to_front(self) -> None:
+        """A second start of the app: show this one instead (control window raised, or the tray says
+        so, and the overlay shown)."""
+        if self.control is not None:
+            self.control.showNormal()
+            self.control.raise_()
+            self.control.activateWindow()
+        if not self.overlay.isVisible():
+            self.set_overlay_visible(True)
+        self.overlay.raise_()
+        self._notify("FER Overlay is already running: this is it.")
+
     def open_last_export(self) -> bool:
         """Open the folder of the last export in the desktop's file manager."""
         if self.last_export is None:
@@ -810,6 +823,9 @@ class FerOverlayApp(QObject):
             self.tray.hide()
 
 
+ALREADY_RUNNING = "FER Overlay is already running: its window was brought to the front"
+
+
 def run_app(argv: list[str] | None = None) -> int:
     """Start the desktop app (what ``fer-overlay`` with no subcommand runs); returns the exit code."""
     parser = argparse.ArgumentParser(prog="fer-overlay", description="FER Overlay desktop app")
@@ -817,11 +833,20 @@ def run_app(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", action="store_true", help="start a session on the remembered target")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    name = instance_name(str(Path(args.settings).resolve()) if args.settings else "")
+    if ask_running(name):
+        print(
+            "fer-overlay: FER Overlay is already running: its window was brought to the front",
+            file=sys.stderr,
+        )
+        return 0
     qapp.setApplicationName("fer-overlay")
     qapp.setOrganizationName("FER Overlay")
     qapp.setApplicationDisplayName("FER Overlay")
     store = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else default_store()
     app = FerOverlayApp(store)
+    single = SingleInstance(name, app)
+    single.activated.connect(app.bring_to_front)
     qapp.setQuitOnLastWindowClosed(False)
     if args.start:
         QTimer.singleShot(0, app.start_session)
@@ -832,5 +857,6 @@ def run_app(argv: list[str] | None = None) -> int:
     wake.timeout.connect(lambda: None)  # returns to Python now and then, so that signal handlers run
     wake.start(250)
     code = qapp.exec()
+    single.close()
     app.shutdown()
     return int(code)
