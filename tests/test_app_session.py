@@ -244,15 +244,14 @@ def test_virtual_camera_sends_dashboard_frames(app, qtbot):
     # The annotated-gallery mode sends the engine's annotated capture, letterboxed to the same size.
     app.set_camera_mode("gallery")
     sent = len(cam.frames)
-    qtbot.waitUntil(
-        lambda: app.state.update.frame is not None and len(cam.frames) > sent + 2, timeout=WAIT_MS
-    )
+    updates = app.updates
+    qtbot.waitUntil(lambda: app.updates > updates + 1 and len(cam.frames) > sent + 2, timeout=WAIT_MS)
+    assert app.camera.mode == "gallery"
     gallery = cam.frames[-1].reshape(720, 1280, 3)
     assert gallery.shape == (720, 1280, 3) and not np.array_equal(gallery, last)
     app.set_camera_mode("dashboard")
     app.actions["camera"].trigger()
     assert app.camera is None and cam.closed
-    assert not app.worker.keep_frames
 
 
 def test_export_writes_summary_rows(app, meeting, tmp_path):

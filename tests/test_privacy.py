@@ -33,7 +33,7 @@ from conftest import require, sigterm_when, write_settings
 from galleries import gallery, write_video
 
 from fer_overlay.classify import default_model_path
-from fer_overlay.sinks import SessionRecorder
+from fer_overlay.sinks import Annotator, SessionRecorder
 from fer_overlay.sources import FolderSource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -243,13 +243,13 @@ def test_engine_session_and_app_analyzer_open_no_socket(fer2013, tmp_path):
         with Session(FolderSource(frames, fps=2)) as session, SessionRecorder(tmp_path / "s.csv") as rec:
             for result in session:
                 rec.append(result)
-        engine = Engine()  # what the app's capture thread runs: load, analyse, annotate, convert
+        engine = Engine()  # what the app's capture thread runs: load, analyse; then its sinks' work
 
         def app_thread() -> None:
             with Session(FolderSource(frames, fps=2), pipeline=engine.pipeline()) as app_session:
                 for r in app_session:
-                    to_update(r, r.frame.timestamp)
-                    engine.annotated(r)
+                    to_update(r)
+                    Annotator().annotate(r.frame.image, r)
 
         worker = threading.Thread(target=app_thread)
         worker.start()

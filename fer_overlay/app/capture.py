@@ -4,10 +4,10 @@ The target (a followed window or a drawn region) is the engine's
 :class:`~fer_overlay.sources.ScreenSource` with the app's two options: ``mask`` paints over whatever
 part of the capture the overlay and the control window cover (so the app never analyses itself), and
 ``pause_on_lost`` turns a window that disappears, a region off every monitor or a failed grab into a
-``paused`` message while the source keeps looking, resuming by itself. The source paces itself and
-never queues, so a slow analysis lowers the rate instead of piling work on a busy CPU. Each
-:class:`~fer_overlay.frames.Result` is emitted with its :class:`~fer_overlay.app.engine.Update`;
-nothing raises into the GUI. :meth:`CaptureWorker.stop` is thread-safe and ends the loop at once.
+``paused`` message while the source keeps looking, resuming by itself. The source paces itself and never
+queues, so a slow analysis lowers the rate instead of piling work on a busy CPU. Each
+:class:`~fer_overlay.frames.Result` is emitted for the app's sinks; nothing raises into the GUI.
+:meth:`CaptureWorker.stop` is thread-safe and ends the loop at once.
 
 :class:`WindowFollower` (GUI thread, 5 Hz) reads the followed window's geometry so the overlay moves
 with it more smoothly than the capture rate would.
@@ -23,7 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from fer_overlay import windows
-from fer_overlay.app.engine import Engine, to_update
+from fer_overlay.app.engine import Engine
 from fer_overlay.session import Session, gallery_note
 from fer_overlay.sources import ScreenSource
 from fer_overlay.windows import Rect
@@ -58,11 +58,11 @@ def paused_text(target: Target, message: str) -> str:
 
 
 class CaptureWorker(QObject):
-    """Lives in a QThread whose ``started`` runs :meth:`start` (the loop); :meth:`stop`,
-    :meth:`set_exclusions` and :meth:`set_keep_frames` may be called from any thread."""
+    """Lives in a QThread whose ``started`` runs :meth:`start` (the loop); :meth:`stop` and
+    :meth:`set_exclusions` may be called from any thread."""
 
-    updated = Signal(object)
-    """An :class:`~fer_overlay.app.engine.Update` (its ``result`` the engine's Result)."""
+    analysed = Signal(object)
+    """The engine's :class:`~fer_overlay.frames.Result` of one capture."""
     paused = Signal(str)
     resumed = Signal()
     failed = Signal(str)
@@ -79,14 +79,12 @@ class CaptureWorker(QObject):
         rate_hz: float,
         engine: Engine,
         model_path: str = "",
-        keep_frames: bool = False,
         threads: int = 1,
     ):
         super().__init__()
         self.target = target
         self.rate_hz = max(0.1, min(rate_hz, 30.0))
         self.engine, self.model_path, self.threads = engine, model_path, threads
-        self.keep_frames = keep_frames
         self._lock = threading.Lock()
         self._exclusions: list[Rect] = []
         self._stopped = threading.Event()
@@ -104,9 +102,6 @@ class CaptureWorker(QObject):
     def _covers(self) -> list[Rect]:
         with self._lock:
             return list(self._exclusions)
-
-    def set_keep_frames(self, keep: bool) -> None:
-        self.keep_frames = keep
 
     def stop(self) -> None:
         """End the loop (from any thread); :meth:`start` returns within one capture."""
@@ -174,8 +169,7 @@ class CaptureWorker(QObject):
             self.notice.emit("gallery", hint[0].upper() + hint[1:] + "." if hint else "")
         self.frames += 1
         self.last_capture = result.frame.image  # what was analysed (memory only; never written)
-        frame = self.engine.annotated(result) if self.keep_frames else None
-        self.updated.emit(to_update(result, result.frame.timestamp, frame))
+        self.analysed.emit(result)
 
     def _set_paused(self, message: str) -> None:
         if message != self._paused_msg:

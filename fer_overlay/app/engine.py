@@ -1,11 +1,12 @@
-"""The app's thin adapter over the analysis engine: the shared pipeline, and one :class:`Update` per
-:class:`~fer_overlay.frames.Result` for the overlay.
+"""The app's thin adapter over the analysis engine: the shared pipeline, and the overlay's view of a
+:class:`~fer_overlay.frames.Result`.
 
-The overlay needs a small, GUI-friendly value (rows of labels, emotions and confidences plus the class
-figures), not the engine's numpy columns, so this module owns that conversion; the session log takes
-the Result itself. The analysis is the engine's ``Session`` (layout, faces, classifier, tracking with
-smoothing, aggregation), iterated by the capture thread; nothing of it is re-implemented here.
-:class:`Engine` keeps the one pipeline the app's sessions share.
+The app's sinks (the overlay's dashboard, the session log, the virtual camera) each take the engine's
+Result (``append(result)``, as the engine's sinks do). The dashboard paints a small, GUI-friendly value
+(rows of labels, emotions and confidences plus the class figures), :class:`Update`, made here. The
+analysis is the engine's ``Session`` (layout, faces, classifier, tracking with smoothing, aggregation),
+iterated by the capture thread; nothing of it is re-implemented here. :class:`Engine` keeps the one
+pipeline the app's sessions share.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import numpy as np
 from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Result
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.session import Pipeline  # imported here, in the GUI thread (see main.GC_PERIOD_MS)
-from fer_overlay.sinks import Annotator
 
 __all__ = ["Engine", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
 
@@ -65,10 +65,6 @@ class Update:
     camera_off: int
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
     """The engine's per-stage times for this capture (layout, detection, classification, ...)."""
-    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """The captured BGR picture (masked where the overlay was); kept for the gallery camera only."""
-    result: Result | None = field(default=None, repr=False, compare=False)
-    """The engine's own value for this capture: what the session log records."""
 
     @property
     def dominant(self) -> int:
@@ -78,7 +74,7 @@ class Update:
         return int(np.argmax(self.distribution))
 
 
-def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None) -> Update:
+def to_update(result: Result) -> Update:
     """Engine :class:`Result` -> :class:`Update`; rows keep the engine's stable participant ids."""
     p, s = result.participants, result.snapshot
     dominant = p.dominant
@@ -105,7 +101,7 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
             )
         )
     return Update(
-        timestamp=timestamp,
+        timestamp=result.frame.timestamp,
         rows=tuple(rows),
         distribution=np.asarray(s.distribution, np.float32),
         engagement=float(s.engagement),
@@ -114,8 +110,6 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
         no_face=int(s.no_face),
         camera_off=int(s.camera_off),
         timings_ms=dict(result.timings_ms),
-        frame=frame,
-        result=result,
     )
 
 
@@ -129,7 +123,6 @@ class Engine:
         self._lock = threading.Lock()
         self._pipeline: Pipeline | None = None
         self._key: tuple[str, int] | None = None
-        self._annotator: Annotator | None = None
 
     def pipeline(self, model_path: str = "", threads: int = 1) -> Pipeline:
         """The pipeline for this model and thread count (reloaded only when they change), reset."""
@@ -140,9 +133,3 @@ class Engine:
                 self._key = (model_path, threads)
             self._pipeline.reset()
             return self._pipeline
-
-    def annotated(self, result: Result) -> np.ndarray:
-        """The engine's annotated gallery picture (for the virtual camera's gallery mode), BGR."""
-        if self._annotator is None:
-            self._annotator = Annotator()
-        return self._annotator.annotate(result.frame.image.copy(), result)

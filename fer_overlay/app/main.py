@@ -37,7 +37,7 @@ from fer_overlay import __version__, windows
 from fer_overlay.app.capture import CaptureWorker, Target, WindowFollower
 from fer_overlay.app.dialogs import PrivacyDialog, RegionPicker, SettingsDialog, WindowChooser
 from fer_overlay.app.dpi import to_native
-from fer_overlay.app.engine import Engine, Update
+from fer_overlay.app.engine import Engine
 from fer_overlay.app.overlay import DashboardState, OverlayWindow
 from fer_overlay.app.recording import (
     CaptureLog,
@@ -51,6 +51,7 @@ from fer_overlay.app.single import SingleInstance, ask_running, instance_name
 from fer_overlay.app.style import ANALYSIS_ON
 from fer_overlay.app.texts import ABOUT_TEXT, CONSENT_TEXT
 from fer_overlay.app.vcam import NoCameraBackend, VirtualCamera
+from fer_overlay.frames import Result
 from fer_overlay.windows import Rect
 
 CAMERA_FPS = 10.0
@@ -408,13 +409,12 @@ class FerOverlayApp(QObject):
             self.settings.rate_hz,
             self.engine,
             self.settings.model_path,
-            keep_frames=self._keep_frames(),
             threads=self.settings.resolved_threads(),
         )
         self.thread = QThread()
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
-        self.worker.updated.connect(self._on_update)
+        self.worker.analysed.connect(self._on_result)
         self.worker.paused.connect(self._on_paused)
         self.worker.resumed.connect(self._on_resumed)
         self.worker.failed.connect(self._on_failed)
@@ -469,23 +469,18 @@ class FerOverlayApp(QObject):
         self._refresh_ui()
         return result
 
-    def _keep_frames(self) -> bool:
-        # Class-only never shows participants, so the gallery camera falls back to the dashboard.
-        return (
-            self.camera is not None
-            and self.settings.camera_mode == "gallery"
-            and not self.settings.class_only
-        )
-
     def _on_worker_ready(self) -> None:
         self.worker_ready = True
 
-    def _on_update(self, u: Update) -> None:
+    def _on_result(self, result: Result) -> None:
+        """One capture's Result to the app's sinks: the dashboard (overlay), the session log, the
+        virtual camera, each ``append(result)`` like the engine's sinks."""
         if not self.running:
             return  # a capture queued before Stop
         self.updates += 1
         previous = self.state.update
-        self.state.push(u)
+        self.state.append(result)
+        u = self.state.update
         if self.control is not None:
             rate = 1.0 / max(1e-3, u.timestamp - previous.timestamp) if previous is not None else math.nan
             total = u.timings_ms.get("total", math.nan)
@@ -494,13 +489,13 @@ class FerOverlayApp(QObject):
             )
         if self.recorder is not None:
             try:
-                self.recorder.append(u.result)
+                self.recorder.append(result)
             except OSError as exc:
                 self._recording_failed(exc)
                 return
         self.overlay.update()
         if self.camera is not None:
-            self._camera_send()
+            self._camera_send(result)
         if self.state.paused_message:
             self._on_resumed()
 
@@ -586,7 +581,7 @@ class FerOverlayApp(QObject):
         if on and self.camera is None:
             w, h = self.settings.camera_wh
             try:
-                self.camera = VirtualCamera(w, h, CAMERA_FPS, self.settings.camera_backend)
+                self.camera = VirtualCamera(w, h, self.state, CAMERA_FPS, self.settings.camera_backend)
             except NoCameraBackend as exc:
                 self.camera_error = str(exc)
                 self.actions["camera"].blockSignals(True)
@@ -605,19 +600,16 @@ class FerOverlayApp(QObject):
             self._camera_timer.stop()
             self.camera.close()
             self.camera = None
-        if self.worker is not None:
-            self.worker.set_keep_frames(self._keep_frames())
 
     def set_camera_mode(self, mode: str) -> None:
         """``"dashboard"`` or ``"gallery"`` (the engine's annotated capture; dashboard when class-only)."""
         self._save(camera_mode=mode)
-        if self.worker is not None:
-            self.worker.set_keep_frames(self._keep_frames())
 
-    def _camera_send(self) -> None:
+    def _camera_send(self, result: Result | None = None) -> None:
         if self.camera is not None:
-            mode = "dashboard" if self.settings.class_only else self.settings.camera_mode
-            self.camera.send_state(self.state, mode)
+            # Class-only never shows participants, so the gallery camera falls back to the dashboard.
+            self.camera.mode = "dashboard" if self.settings.class_only else self.settings.camera_mode
+            self.camera.append(result)
 
     def _camera_tick(self) -> None:
         if self.camera is not None:
@@ -753,8 +745,6 @@ class FerOverlayApp(QObject):
                 self.recorder.set_class_only()  # from now on, and the whole session's export
             elif self.recorder is not None and not new.class_only and self.recorder.class_only:
                 self._notify("Participant rows are recorded again from the next session on.")
-            if self.worker is not None:
-                self.worker.set_keep_frames(self._keep_frames())
             if restart:
                 self.stop_session(export=False, keep_recording=True)
                 self.start_session()

@@ -20,8 +20,9 @@ from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPai
 from PySide6.QtWidgets import QSizeGrip, QWidget
 
 from fer_overlay.app.dpi import to_logical, to_native
-from fer_overlay.app.engine import CAMERA_OFF, NO_FACE, Update
+from fer_overlay.app.engine import CAMERA_OFF, NO_FACE, Update, to_update
 from fer_overlay.app.style import ANALYSIS_ON, CONFIDENT, draw_face_icon, emotion_colour
+from fer_overlay.frames import Result
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.windows import Rect
 
@@ -46,6 +47,10 @@ class DashboardState:
     compact: bool = False
     sparkline_minutes: float = 5.0
     started_at: float = 0.0
+
+    def append(self, result: Result) -> None:
+        """The overlay's sink: one engine Result becomes what the dashboard paints."""
+        self.push(to_update(result))
 
     def push(self, u: Update) -> None:
         self.update = u
