@@ -61,8 +61,9 @@ class CaptureWorker(QObject):
     """Lives in a QThread whose ``started`` runs :meth:`start` (the loop); :meth:`stop` and
     :meth:`set_exclusions` may be called from any thread."""
 
-    analysed = Signal(object)
-    """The engine's :class:`~fer_overlay.frames.Result` of one capture."""
+    analysed = Signal(object, object)
+    """The engine's :class:`~fer_overlay.frames.Result` of one capture and the screen :class:`Rect`
+    it was captured at (tile boxes are relative to it)."""
     paused = Signal(str)
     resumed = Signal()
     failed = Signal(str)
@@ -169,7 +170,7 @@ class CaptureWorker(QObject):
             self.notice.emit("gallery", hint[0].upper() + hint[1:] + "." if hint else "")
         self.frames += 1
         self.last_capture = result.frame.image  # what was analysed (memory only; never written)
-        self.analysed.emit(result)
+        self.analysed.emit(result, session.source.rect)
 
     def _set_paused(self, message: str) -> None:
         if message != self._paused_msg:

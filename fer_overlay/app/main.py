@@ -50,6 +50,7 @@ from fer_overlay.app.settings import AppSettings, default_store
 from fer_overlay.app.single import SingleInstance, ask_running, instance_name
 from fer_overlay.app.style import ANALYSIS_ON
 from fer_overlay.app.texts import ABOUT_TEXT, CONSENT_TEXT
+from fer_overlay.app.tiles import TileLayer
 from fer_overlay.app.vcam import NoCameraBackend, VirtualCamera
 from fer_overlay.frames import Result
 from fer_overlay.windows import Rect
@@ -155,6 +156,7 @@ class FerOverlayApp(QObject):
         "show_overlay",
         "compact",
         "click_through",
+        "tiles",
         "camera",
         "export",
         "settings",
@@ -187,6 +189,7 @@ class FerOverlayApp(QObject):
             dx, dy = (int(float(v)) for v in s.overlay_offset.split(","))
             self.overlay.offset = QPoint(dx, dy)
         self.overlay.set_compact(s.compact)
+        self.tiles = TileLayer()
         self.overlay.moved_by_user.connect(self._overlay_moved)
         self.overlay.resized_by_user.connect(self._overlay_resized)
         self.overlay.geometry_changed.connect(self._refresh_exclusions)
@@ -270,6 +273,7 @@ class FerOverlayApp(QObject):
         add("show_overlay", "Show overlay", self.set_overlay_visible, True, s.overlay_visible)
         add("compact", "Compact overlay", self.set_compact, True, s.compact)
         add("click_through", "Click-through overlay", self.set_click_through, True, s.click_through)
+        add("tiles", "Indicators on tiles", self.set_tile_indicators, True, s.tile_indicators)
         add("camera", "Virtual camera", self.set_camera, True, False)
         add("export", "Export session…", self.export_dialog)
         add("settings", "Settings…", self.open_settings)
@@ -449,6 +453,7 @@ class FerOverlayApp(QObject):
             self.thread.deleteLater()
         self.worker = None
         self.thread = None
+        self._show_tiles(None)  # no session: no badges
         self._gc_timer.stop()
         if self._gc_threshold is not None:
             gc.set_threshold(*self._gc_threshold)
@@ -472,7 +477,7 @@ class FerOverlayApp(QObject):
     def _on_worker_ready(self) -> None:
         self.worker_ready = True
 
-    def _on_result(self, result: Result) -> None:
+    def _on_result(self, result: Result, origin: Rect | None = None) -> None:
         """One capture's Result to the app's sinks: the dashboard (overlay), the session log, the
         virtual camera, each ``append(result)`` like the engine's sinks."""
         if not self.running:
@@ -494,6 +499,8 @@ class FerOverlayApp(QObject):
                 self._recording_failed(exc)
                 return
         self.overlay.update()
+        self._show_tiles(origin)
+        self._refresh_exclusions()
         if self.camera is not None:
             self._camera_send(result)
         if self.state.paused_message:
@@ -561,6 +568,7 @@ class FerOverlayApp(QObject):
             covers.append(self.overlay.screen_rect())
         if self.control is not None and self.control.isVisible():
             covers.append(to_native(self.control.frameGeometry()))
+        covers.extend(self.tiles.screen_rects())  # the badges, never the meeting window under them
         self.worker.set_exclusions(covers)
 
     # ------------------------------------------------------------------------------- overlay
@@ -575,6 +583,23 @@ class FerOverlayApp(QObject):
     def set_click_through(self, on: bool) -> None:
         self.overlay.set_click_through(on)
         self._save(click_through=on)
+
+    def set_tile_indicators(self, on: bool) -> None:
+        """The per-tile layer over the meeting window (shown with the next capture; never class-only)."""
+        self._save(tile_indicators=on)
+        if not on:
+            self.tiles.hide()
+            self.tiles.clear()
+            self._refresh_exclusions()
+
+    def _show_tiles(self, origin: Rect | None) -> None:
+        wanted = self.settings.tile_indicators and not self.settings.class_only and self.running
+        if not wanted or origin is None or self.state.update is None:
+            if self.tiles.isVisible():
+                self.tiles.hide()
+                self.tiles.clear()
+            return
+        self.tiles.show_result(self.state.update, origin)
 
     # ------------------------------------------------------------------------------- camera
     def set_camera(self, on: bool) -> None:
@@ -740,6 +765,8 @@ class FerOverlayApp(QObject):
             restart = self.running and new.rate_hz != self.settings.rate_hz
             self._save(**{k: getattr(new, k) for k in new.__dataclass_fields__})
             self.state.class_only = new.class_only
+            if new.class_only:
+                self._show_tiles(None)  # never per-participant badges in class-only mode
             self.state.sparkline_minutes = new.sparkline_minutes
             if self.recorder is not None and new.class_only and not self.recorder.class_only:
                 self.recorder.set_class_only()  # from now on, and the whole session's export
@@ -804,6 +831,7 @@ class FerOverlayApp(QObject):
         for w in list(self._dialogs):
             w.close()
         self.overlay.close()
+        self.tiles.close()
         if self.control is not None:
             self.control.blockSignals(True)
             c, self.control = self.control, None

@@ -39,6 +39,8 @@ class AppSettings:
     """Hide per-participant rows and leave them out of the log and exports: class-wide figures only."""
     compact: bool = False
     click_through: bool = False
+    tile_indicators: bool = False
+    """Each participant's indicator on their own tile (a click-through layer over the meeting window)."""
     overlay_visible: bool = True
     privacy_acknowledged: bool = False
     export_dir: str = ""
