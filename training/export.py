@@ -90,7 +90,7 @@ def input_contract() -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="fer-overlay-export", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n")[0])
     p.add_argument("checkpoint")
     p.add_argument("--name", required=True, help="file stem in fer_overlay/models/, e.g. fer_vgg32")
     p.add_argument("--role", default="default", help="what the app uses it for, written in the card")
