@@ -215,8 +215,6 @@ class ScreenSource(_LiveSource):
         self._lost = ""
         self.rect: Rect | None = None
         """The screen rectangle of the last capture (clipped to the monitors)."""
-        self.last_image: np.ndarray | None = None
-        """The last capture as analysed (masked); memory only, never written."""
 
     def _window_rect(self) -> tuple[int, int, int, int]:
         try:
@@ -293,7 +291,7 @@ class ScreenSource(_LiveSource):
         image = np.ascontiguousarray(np.asarray(shot)[:, :, :3])  # BGRA -> BGR
         if self.mask is not None:
             mask_rects(image, rect, self.mask())
-        self.rect, self.last_image = rect, image
+        self.rect = rect
         if self._lost:
             self._lost = ""
             self.on_state("")

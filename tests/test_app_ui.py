@@ -405,6 +405,7 @@ def test_tray_icon_menu_on_a_real_system_tray(system_tray, make_app, qtbot):
         "Show overlay",
         "Compact overlay",
         "Click-through overlay",
+        "Indicators on tiles",
         "Virtual camera",
         "Export session…",
         "Settings…",
