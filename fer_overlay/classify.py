@@ -1,6 +1,7 @@
 """Expression classification of 48x48 gray faces with ONNX Runtime: one batched call per frame.
 
-The runtime never imports torch. Every model in ``exported/`` honours one input contract (written
+The runtime never imports torch. Every model in ``fer_overlay/models/`` (inside the package, so that an
+installed wheel carries it; ``training.export`` writes there) honours one input contract (written
 in its metrics JSON as well): input ``"input"``, ``float32 (N, 1, 48, 48)``, gray pixels / 255;
 output ``"probs"``, ``float32 (N, 7)`` softmax probabilities in FER2013 label order. A model trained
 on normalised faces names its per-face normalisation (``input_contract.face_normalisation`` in the
@@ -30,7 +31,7 @@ import numpy as np
 from fer_overlay.facenorm import FACE_NORMS, normalise_faces
 from fer_overlay.labels import EMOTIONS
 
-EXPORTED_DIR = Path(__file__).resolve().parents[1] / "exported"
+EXPORTED_DIR = Path(__file__).resolve().parent / "models"  # package data: every *.onnx/*.json there ships
 DEFAULT_MODEL = "fer_vgg32.onnx"
 INPUT_NAME = "input"
 OUTPUT_NAME = "probs"
@@ -42,7 +43,7 @@ class ModelError(RuntimeError):
 
 
 def default_model_path() -> Path:
-    """``$FER_OVERLAY_MODEL`` when set, else the shipped default in ``exported/``."""
+    """``$FER_OVERLAY_MODEL`` when set, else the shipped default in ``fer_overlay/models/``."""
     return Path(os.environ.get("FER_OVERLAY_MODEL", EXPORTED_DIR / DEFAULT_MODEL))
 
 

@@ -25,11 +25,23 @@ from fer_overlay import __version__
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report a process ended by SIGINT (128 + 2)."""
+
+
+class CheckoutOnly(RuntimeError):
+    """A developer command run where only the runtime is installed."""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="fer-overlay", description="Facial-expression indicators for online teaching."
+        prog="fer-overlay",
+        description="Facial-expression indicators for online teaching.",
+        epilog=(
+            "Without a subcommand, fer-overlay starts the desktop app (control window or tray icon, "
+            "overlay). Its options: --settings FILE (use this INI file instead of the user's settings), "
+            "--start (start a session on the remembered meeting window or region at once)."
+        ),
     )
     p.add_argument("--version", action="version", version=f"fer-overlay {__version__}")
     sub = p.add_subparsers(dest="command")
@@ -46,8 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         help="auto (find the gallery), faces (each face a participant) or RxC (a fixed grid, e.g. 5x5)",
     )
     a.add_argument("--interval", type=float, default=10.0, help="seconds per session CSV row (default 10)")
-    a.add_argument("--model", help="ONNX model (default: $FER_OVERLAY_MODEL or exported/fer_vgg32.onnx)")
-    a.add_argument("--detector", help="face detector: mtcnn or haar (default: mtcnn when installed)")
+    a.add_argument("--model", help="ONNX model (default: $FER_OVERLAY_MODEL or the one the package carries)")
+    a.add_argument(
+        "--detector",
+        help="face detector chain: mtcnn+ssd (default; +centerface where installed), or mtcnn, ssd, "
+        "centerface, haar, joined by '+' (an unknown name lists the installed ones)",
+    )
     a.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     b = sub.add_parser("bench", help="per-stage speed on synthetic 1920x1080 galleries (needs FER2013)")
@@ -104,13 +120,15 @@ def analyze(args: argparse.Namespace) -> int:
     n = faces = 0
     gauge: list[float] = []
     noted = False  # the gallery note is given once
-    finished = False
+    finished = interrupted = False
+    writer = None
     try:
         with contextlib.ExitStack() as stack:
             stack.enter_context(session)
             sinks = []
             if args.out:
-                sinks.append(stack.enter_context(AnnotatedWriter(args.out, fps=args.fps)))
+                writer = stack.enter_context(AnnotatedWriter(args.out, fps=args.fps))
+                sinks.append(writer)
             if args.csv:
                 sinks.append(stack.enter_context(SessionRecorder(args.csv, interval=args.interval)))
             if args.summary:
@@ -133,8 +151,8 @@ def analyze(args: argparse.Namespace) -> int:
                         noted = True
                         bar.clear()
                         note(hint)
-            except KeyboardInterrupt:
-                pass
+            except KeyboardInterrupt:  # Ctrl-C: the sinks still close, so the outputs hold every frame so far
+                interrupted = True
             finally:
                 bar.close()
             finished = True
@@ -145,6 +163,12 @@ def analyze(args: argparse.Namespace) -> int:
         kept = f", the rows recorded until then are in {args.csv}" if args.csv else ""
         print(f"fer-overlay: error: {exc}; stopped after {n} frame(s){kept}", file=sys.stderr)
         return EXIT_INPUT
+    if writer is not None and writer.letterboxed:
+        w, h = writer.size
+        note(
+            f"{writer.letterboxed} of {writer.frames} frame(s) differ in size from the first; they are "
+            f"letterboxed into its {w}x{h} in {args.out}"
+        )
     import numpy as np
 
     valid = [g for g in gauge if not np.isnan(g)]
@@ -153,6 +177,9 @@ def analyze(args: argparse.Namespace) -> int:
         f"{n} frame(s) analysed, {faces} face(s) found, mean class engagement indicator {mean}"
         + ("" if faces else " (no faces found)")
     )
+    if interrupted:
+        print(f"fer-overlay: interrupted after {n} frame(s); outputs complete up to there", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -165,6 +192,24 @@ def _one_line(exc: BaseException) -> str:
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(text.split())
+
+
+def _fer_bench(module: str):
+    """``fer_bench.MODULE``: the measurement package lives beside ``fer_overlay`` in a source checkout
+    only (neither the wheel nor the desktop build carries it, nor the training code it loads FER2013
+    with). The checkout's root is put on ``sys.path`` so ``fer-overlay bench`` works from any folder."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
+    if (root / "fer_bench").is_dir() and (root / "training").is_dir() and str(root) not in sys.path:
+        sys.path.append(str(root))
+    try:
+        return importlib.import_module(f"fer_bench.{module}")
+    except ImportError:
+        raise CheckoutOnly(
+            "bench and evaluate are measurement tools of a source checkout (fer_bench/ and training/ "
+            "beside fer_overlay/, FER2013 in $FER2013_CSV): this installation has only the app and analyze"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,11 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "analyze":
             return analyze(args)
         if args.command == "bench" and args.soak is not None:
-            from fer_overlay.soak import main_line
-
             if args.soak <= 0:
                 raise ValueError("--soak takes the simulated minutes, e.g. 90")
-            report = main_line(
+            report = _fer_bench("soak").main_line(
                 args.soak,
                 tiles=(args.tiles or [4])[0],
                 csv_path=args.csv,
@@ -196,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0 if report.complete else EXIT_INTERNAL
         if args.command == "bench":
-            from fer_overlay.bench import bench
-
-            bench(tuple(args.tiles or (4, 9, 25, 49)), args.frames, args.model, args.detector, args.threads)
+            _fer_bench("bench").bench(
+                tuple(args.tiles or (4, 9, 25, 49)), args.frames, args.model, args.detector, args.threads
+            )
             return 0
         if args.command == "evaluate" and args.screens:
             sys.path.append(str(Path(__file__).resolve().parents[1]))  # fer_bench/ is in the checkout
@@ -208,9 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join([s.line() for s in scores] + total_lines(scores)))
             return 0
         if args.command == "evaluate":
-            from fer_overlay.bench import evaluate
-
-            result = evaluate(
+            result = _fer_bench("evaluate").evaluate(
                 args.split,
                 args.faces,
                 args.model,
@@ -223,9 +264,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.split}, {args.faces} faces:")
             print("\n".join(result.lines()))
             return 0
-    except (SourceError, ModelError, DetectorUnavailable, FileNotFoundError, ValueError, OSError) as exc:
+    except (
+        SourceError,
+        ModelError,
+        DetectorUnavailable,
+        CheckoutOnly,
+        FileNotFoundError,
+        ValueError,
+        OSError,
+    ) as exc:
         print(f"fer-overlay: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_INPUT
+    except KeyboardInterrupt:  # before the first frame (loading the model, opening the input)
+        print("fer-overlay: interrupted before the first frame was analysed", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug of ours: still one line, unless a traceback is asked for
         if os.environ.get("FER_OVERLAY_DEBUG"):
             raise

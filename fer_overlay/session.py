@@ -183,8 +183,9 @@ class Pipeline:
 class Session:
     """Iterate over analysed frames of ``source`` (a :class:`Source` or a spec like ``"screen:1"``).
 
-    Without a source, the session only analyses frames handed to :meth:`process` (the tray app captures
-    its own). ``model_path`` is accepted as another name for ``model``."""
+    Without a source, the session only analyses frames handed to :meth:`process`. ``model_path`` is
+    accepted as another name for ``model``. ``pipeline`` reuses loaded stages (the tray app keeps one
+    for all its sessions); the other stage options are then ignored."""
 
     def __init__(
         self,
@@ -200,11 +201,12 @@ class Session:
         tau: float = TAU_S,
         names: bool = True,
         name_budget_ms: float | None = None,
+        pipeline: Pipeline | None = None,
     ) -> None:
         self.source = open_source(source, fps, duration) if isinstance(source, str) else source
         if name_budget_ms is None:  # live sources name a gallery over a few frames; files at once
             name_budget_ms = LIVE_NAME_BUDGET_MS if isinstance(self.source, _LiveSource) else math.inf
-        self.pipeline = Pipeline(
+        self.pipeline = pipeline or Pipeline(
             model if model is not None else model_path,
             layout=layout,
             detector=detector,
@@ -244,6 +246,8 @@ class Session:
     def stop(self) -> None:
         self._stopped.set()
         self._running.set()  # wake a paused loop so that it can end
+        if self.source is not None:
+            self.source.cancel()  # a live source waiting for its next tick or a lost window
 
     def __iter__(self) -> Iterator[Result]:
         if self.source is None:

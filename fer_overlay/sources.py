@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fer_overlay import windows
 from fer_overlay.frames import Frame
+from fer_overlay.windows import Rect
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
@@ -84,6 +85,9 @@ class Source:
         """How many frames will come, when known (for a progress bar)."""
         return None
 
+    def cancel(self) -> None:
+        """End ``frames()`` from another thread (live sources; files end by themselves)."""
+
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
 
@@ -96,53 +100,37 @@ class Source:
 
 
 class _LiveSource(Source):
-    """Paces ``grab()`` at ``fps`` in wall-clock time; skips ticks it is late for, never queues."""
+    """Paces ``grab()`` at ``fps`` in wall-clock time; skips ticks it is late for, never queues.
+    A tick whose ``grab()`` gives None (a paused target) yields nothing; :meth:`cancel` ends the frames
+    from any thread, at once even while waiting for the next tick."""
 
-    def grab(self) -> np.ndarray:
+    def __init__(self, fps: float | None = DEFAULT_FPS, duration: float | None = None) -> None:
+        super().__init__(fps, duration)
+        self._cancelled = threading.Event()
+
+    def grab(self) -> np.ndarray | None:
         raise NotImplementedError
 
+    def cancel(self) -> None:
+        self._cancelled.set()
+
     def frames(self) -> Iterator[Frame]:
+        self._cancelled.clear()
         start = time.monotonic()
         period = 1.0 / self.fps if self.fps else 0.0
         next_tick, index = start, 0
-        while True:
+        while not self._cancelled.is_set():
             now = time.monotonic()
             if self.duration is not None and now - start >= self.duration:
                 return
-            if now < next_tick:
-                time.sleep(next_tick - now)
+            if now < next_tick and self._cancelled.wait(next_tick - now):
+                return
             next_tick = max(next_tick + period, time.monotonic())  # late: restart the clock, no burst
             image = self.grab()
+            if image is None:
+                continue
             yield Frame(image, time.monotonic() - start, index, self.name)
             index += 1
-
-
-def _x11_window_rect(title: str) -> tuple[int, int, int, int]:
-    try:
-        out = subprocess.run(["xwininfo", "-name", title], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SourceError("window capture on Linux needs the xwininfo tool (x11-utils)") from exc
-    vals = {k: int(v) for k, v in re.findall(r"(Absolute upper-left [XY]|Width|Height):\s+(-?\d+)", out)}
-    if len(vals) < 4:
-        raise SourceError(f"no window titled {title!r}")
-    if "Map State: IsViewable" not in out:  # minimised or hidden: its rectangle shows other windows
-        raise SourceError(f"the window titled {title!r} is minimised or hidden")
-    return vals["Absolute upper-left X"], vals["Absolute upper-left Y"], vals["Width"], vals["Height"]
-
-
-def _windows_window_rect(title: str) -> tuple[int, int, int, int]:
-    import ctypes
-    from ctypes import wintypes
-
-    user32 = ctypes.windll.user32  # type: ignore[attr-defined]
-    hwnd = user32.FindWindowW(None, title)
-    if not hwnd:
-        raise SourceError(f"no window titled {title!r}")
-    if not user32.IsWindowVisible(hwnd) or user32.IsIconic(hwnd):
-        raise SourceError(f"the window titled {title!r} is minimised or hidden")
-    rect = wintypes.RECT()
-    user32.GetWindowRect(hwnd, ctypes.byref(rect))
-    return rect.left, rect.top, rect.right - rect.left, rect.bottom - rect.top
 
 
 def open_mss():
@@ -152,10 +140,44 @@ def open_mss():
     return mss.MSS() if hasattr(mss, "MSS") else mss.mss()
 
 
-class ScreenSource(_LiveSource):
-    """A monitor (``monitor=1`` is the first; 0 is all of them), a region, or a window by exact title.
+def mask_rects(image: np.ndarray, origin: Rect, covers: Sequence[Rect]) -> int:
+    """Paint ``covers`` (screen rects) out of ``image`` (captured at ``origin``), in place.
 
-    A window is located again every second, so moving it is followed."""
+    The fill is the colour of the image's left edge (the gallery background in both apps), so the
+    layout detection sees gutter where a cover was (the app's overlay) instead of a bright extra
+    "tile". Returns the number of pixels masked."""
+    masked = 0
+    if not covers:
+        return 0
+    fill = np.median(image[:, :4].reshape(-1, 3), axis=0).astype(np.uint8)
+    for c in covers:
+        part = origin.intersected(c)
+        if part is None:
+            continue
+        x0, y0 = part.x - origin.x, part.y - origin.y
+        image[y0 : y0 + part.height, x0 : x0 + part.width] = fill
+        masked += part.width * part.height
+    return masked
+
+
+class TargetLost(SourceError):
+    """The window closed, hid or was minimised, or the region left every monitor, after the start."""
+
+
+class ScreenSource(_LiveSource):
+    """A monitor (``monitor=1`` is the first; 0 is all of them), a region, or a window followed by
+    title (the CLI's ``window:TITLE``) or by native id (the app's chosen window).
+
+    The one screen source of the CLI and the app. A window is located again every ``follow_s``
+    seconds (1 s; the app 0, every capture), so moving it is followed, through
+    :mod:`fer_overlay.windows`. The app's needs are options:
+
+    - ``mask``: a callable giving the screen rects to paint out of every capture (the overlay and the
+      control window, so the app never analyses itself), see :func:`mask_rects`;
+    - ``pause_on_lost``: a window that closes or hides, a region off every monitor, a failed grab do not
+      end the frames: the source calls ``on_state(message)`` once, keeps looking at its rate and calls
+      ``on_state("")`` when it captures again; :meth:`cancel` ends the frames from any thread.
+    """
 
     def __init__(
         self,
@@ -164,12 +186,22 @@ class ScreenSource(_LiveSource):
         window: str | None = None,
         fps: float | None = DEFAULT_FPS,
         duration: float | None = None,
+        *,
+        window_id: int | None = None,
+        follow_s: float = 1.0,
+        mask: Callable[[], Sequence[Rect]] | None = None,
+        pause_on_lost: bool = False,
+        on_state: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(fps, duration)
-        self.monitor, self.region, self.window = monitor, region, window
+        self.monitor, self.region, self.window, self.window_id = monitor, region, window, window_id
+        self.follow_s, self.mask, self.pause_on_lost = follow_s, mask, pause_on_lost
+        self.on_state = on_state or (lambda message: None)
         self.name = (
             f"window:{window}"
-            if window
+            if window is not None
+            else f"window:{window_id:#x}"
+            if window_id is not None
             else f"screen:{','.join(map(str, region))}"
             if region
             else (f"screen:{monitor}")
@@ -177,61 +209,104 @@ class ScreenSource(_LiveSource):
         if region is not None and (region[2] <= 0 or region[3] <= 0):
             raise SourceError(f"screen region {region} has zero size")
         self._sct = None
-        self._box: dict | None = None
+        self._box: Rect | None = None
         self._located = 0.0
+        self._started = False  # located once: losing the target now is TargetLost, not a bad spec
+        self._lost = ""
+        self.rect: Rect | None = None
+        """The screen rectangle of the last capture (clipped to the monitors)."""
 
-    def _locate(self) -> dict:
-        if self.window is not None:
-            if self._box is None or time.monotonic() - self._located > 1.0:
-                find = _windows_window_rect if sys.platform == "win32" else _x11_window_rect
-                try:
-                    x, y, w, h = find(self.window)
-                except SourceError as exc:
-                    if self._box is None:
-                        raise
-                    raise SourceError(f"the window {self.window!r} was closed or hidden ({exc})") from exc
-                self._box, self._located = self._visible(x, y, w, h), time.monotonic()
+    def _window_rect(self) -> tuple[int, int, int, int]:
+        try:
+            if self.window_id is None:  # by title: found once, then followed by its id
+                found = windows.find_window(self.window)  # type: ignore[arg-type]
+                if found is None:
+                    raise SourceError(f"no window titled {self.window!r}")
+                self.window_id = found.wid
+            rect = windows.window_rect(self.window_id)
+        except windows.WindowSystemError as exc:
+            raise SourceError(f"cannot follow a window here: {exc}") from exc
+        if rect is None:
+            what = repr(self.window) if self.window is not None else f"{self.window_id:#x}"
+            error = TargetLost if self._started or self.pause_on_lost else SourceError
+            raise error(f"the window {what} was closed or hidden (it is gone, or minimised or hidden)")
+        return rect.x, rect.y, rect.width, rect.height
+
+    def _locate(self) -> Rect:
+        if self.window is not None or self.window_id is not None:
+            if self._box is None or time.monotonic() - self._located >= self.follow_s:
+                self._box = None
+                self._box, self._located = self._visible(*self._window_rect()), time.monotonic()
+                self._started = True
             return self._box
         if self.region is not None:
-            return self._visible(*self.region)
+            box = self._visible(*self.region)
+            self._started = True
+            return box
         monitors = self._sct.monitors  # type: ignore[union-attr]
         if not 0 <= self.monitor < len(monitors):
             raise SourceError(f"no monitor {self.monitor} (this display has {len(monitors) - 1})")
-        return monitors[self.monitor]
+        m = monitors[self.monitor]
+        return Rect(m["left"], m["top"], m["width"], m["height"])
 
-    def _visible(self, x: int, y: int, w: int, h: int) -> dict:
+    def _visible(self, x: int, y: int, w: int, h: int) -> Rect:
         """The part of a rectangle on the screen: a region or window partly off screen is clipped (the
         screen has nothing to grab there); one with nothing left to analyse is an error."""
         if w <= 0 or h <= 0:
             raise SourceError(f"{self.name} has zero size ({w}x{h})")
         screen = self._sct.monitors[0]  # type: ignore[union-attr]  # all monitors together
-        x0, y0 = max(x, screen["left"]), max(y, screen["top"])
-        x1 = min(x + w, screen["left"] + screen["width"])
-        y1 = min(y + h, screen["top"] + screen["height"])
-        if x1 - x0 < MIN_VISIBLE_PX or y1 - y0 < MIN_VISIBLE_PX:
-            raise SourceError(
+        visible = Rect(x, y, w, h).intersected(
+            Rect(screen["left"], screen["top"], screen["width"], screen["height"])
+        )
+        if visible is None or visible.width < MIN_VISIBLE_PX or visible.height < MIN_VISIBLE_PX:
+            error = TargetLost if self._started or self.pause_on_lost else SourceError
+            raise error(
                 f"{self.name} ({w}x{h} at {x},{y}) is off every monitor (the screen is "
                 f"{screen['width']}x{screen['height']} at {screen['left']},{screen['top']})"
             )
-        return {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
+        return visible
 
     def open(self) -> None:
         try:
             self._sct = open_mss()
         except Exception as exc:  # mss raises ScreenShotError and platform errors without a display
             raise SourceError(f"cannot open the screen: {str(exc).splitlines()[0]}") from exc
-        self._locate()
+        if not self.pause_on_lost:
+            self._locate()
 
-    def grab(self) -> np.ndarray:
+    def grab(self) -> np.ndarray | None:
         if self._sct is None:
             self.open()
         try:
-            shot = self._sct.grab(self._locate())  # type: ignore[union-attr]
-        except SourceError:
-            raise
-        except Exception as exc:
-            raise SourceError(f"screen capture failed: {str(exc).splitlines()[0]}") from exc
-        return np.ascontiguousarray(np.asarray(shot)[:, :, :3])  # BGRA -> BGR
+            rect = self._locate()
+            try:
+                shot = self._sct.grab(rect.as_mss())  # type: ignore[union-attr]
+            except Exception as exc:
+                raise TargetLost(f"screen capture failed: {str(exc).splitlines()[0]}") from exc
+        except TargetLost as exc:
+            if not self.pause_on_lost:
+                raise
+            self._pause(str(exc))
+            return None
+        image = np.ascontiguousarray(np.asarray(shot)[:, :, :3])  # BGRA -> BGR
+        if self.mask is not None:
+            mask_rects(image, rect, self.mask())
+        self.rect = rect
+        if self._lost:
+            self._lost = ""
+            self.on_state("")
+        return image
+
+    def _pause(self, message: str) -> None:
+        """The target is lost (``pause_on_lost``): say so once, look it up afresh at the next tick."""
+        self._box = None
+        if message.startswith("screen capture failed"):
+            # A fresh grabber re-reads the monitor layout (mss caches it): a monitor may have gone.
+            self.close()
+            self.open()
+        if message != self._lost:
+            self._lost = message
+            self.on_state(message)
 
     def close(self) -> None:
         if self._sct is not None:

@@ -1,6 +1,6 @@
 """Test helpers: synthetic galleries from real FER2013 faces, and files made from them in tmp dirs.
 
-The builder itself lives in :mod:`fer_overlay.synthetic` because ``fer-overlay bench`` and ``evaluate``
+The builder itself lives in :mod:`fer_bench.synthetic` because ``fer-overlay bench`` and ``evaluate``
 use it too; these helpers only pick faces and write temporary inputs (never into the repository).
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_overlay.synthetic import Gallery, grid_for, make_gallery
+from fer_bench.synthetic import Gallery, grid_for, make_gallery
 from training.data import Fer2013
 
 __all__ = ["Gallery", "grid_for", "make_gallery", "gallery", "write_video", "faces_of", "centre_hit"]

@@ -7,8 +7,11 @@ region off every monitor are in ``test_app_session.py`` and ``test_app_ui.py``.)
 from __future__ import annotations
 
 import csv
+import os
 import resource
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,7 +54,7 @@ def make_app(display, qapp, tmp_path):
 
 def _region(x: int, y: int, w: int, h: int):
     from fer_overlay.app.capture import Target
-    from fer_overlay.app.windows import Rect
+    from fer_overlay.windows import Rect
 
     return Target("region", region=Rect(x, y, w, h))
 
@@ -89,7 +92,7 @@ def test_disk_full_mid_session_stops_keeps_captures_and_exports_later(make_app, 
     from test_engine_sources import show_image
     from test_hardening import read_only
 
-    from fer_overlay.app.recording import pending_sessions, read_captures
+    from fer_overlay.app.recording import captures_in, pending_sessions
 
     window = show_image(qtbot, gallery(fer2013, 9, seed=71, size=(960, 540)).image, 0, 0)
     app = make_app()
@@ -109,7 +112,7 @@ def test_disk_full_mid_session_stops_keeps_captures_and_exports_later(make_app, 
     assert "analysis off" in app.control.status.text() and app.state.note == note
     data = log.read_bytes()
     assert data.endswith(b"\r\n")  # whole captures only: the one that failed was cut back
-    captures = len(read_captures(log.parent))
+    captures = captures_in(log.parent)
     assert captures >= 2 and f"The {captures} captures logged before are kept" in note
     assert pending_sessions(tmp_path / "data") == [log.parent]  # offered again at the next start
     # Exporting into a read-only folder fails visibly; into a writable one it has every capture.
@@ -143,3 +146,96 @@ def test_nobody_in_the_picture_and_tiny_tiles_are_visible_states(make_app, fer20
     assert empty_text(app.state) == ""  # the tiles are listed, with their states
     window.close()
     tiny.close()
+
+
+def test_missing_qt_system_libraries_are_named_in_one_line(tmp_path):
+    """Qt aborts (status 134) with a misleading message when an X11 library of its xcb plugin is
+    missing; the app loads each one first and names the Debian packages instead."""
+    from fer_overlay.app import sysdeps
+
+    # Where the app tests run, every library is there (Qt starts); an absent one is named by package.
+    assert sysdeps.missing_packages() == []
+    table = {**sysdeps.XCB_LIBRARIES, "libxcb-not-installed.so.9": "libxcb-not-installed9"}
+    assert sysdeps.missing_packages(table) == ["libxcb-not-installed9"]
+    line = sysdeps.missing_line(["libxcb-icccm4", "libxcb-keysyms1"])
+    assert "sudo apt install libxcb-icccm4 libxcb-keysyms1" in line and "\n" not in line
+    # The check runs before Qt in the real entry point: with a library missing the app says so and
+    # exits 2 (here the table is extended in the child before fer-overlay starts).
+    code = (
+        "import sys; from fer_overlay.app import sysdeps;"
+        "sysdeps.XCB_LIBRARIES['libxcb-not-installed.so.9'] = 'libxcb-not-installed9';"
+        "from fer_overlay.cli import main; sys.exit(main(['--settings', sys.argv[1]]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "s.ini")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "xcb"},
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "fer-overlay: error: " + sysdeps.missing_line(["libxcb-not-installed9"])
+    ]
+
+
+def test_memory_stays_flat_over_twenty_stop_start_cycles(make_app, fer2013, qtbot):
+    """A teaching day is many sessions in one running app: each Stop/Start used to load the model and
+    the detectors again (~130 MB a cycle); the app's one engine is reused, so RSS stays flat."""
+    import gc
+
+    from galleries import gallery
+    from test_engine_sources import show_image
+
+    from fer_bench.soak import rss_mb
+
+    show_image(qtbot, gallery(fer2013, 4, seed=74, size=(640, 360)).image, 0, 0)
+    app = make_app()
+    rss = []
+    for _ in range(20):
+        assert app.start_session(_region(0, 0, 640, 360))
+        qtbot.waitUntil(lambda: app.recorder is not None and app.recorder.captures >= 2, timeout=WAIT_MS)
+        assert app.stop_session() is not None  # exported, as Stop does
+        gc.collect()
+        rss.append(rss_mb())
+    growth = rss[-1] - rss[1]
+    print(f"RSS after each Stop (MB): {[round(r) for r in rss]}")
+    assert growth < 25, f"RSS grew {growth:.0f} MB over cycles 2-20: {[round(r) for r in rss]}"
+
+
+def test_stop_says_where_the_export_went_with_a_button_that_opens_it(make_app, fer2013, qtbot):
+    from galleries import gallery
+    from PySide6.QtCore import QObject, Qt, QUrl, Slot
+    from PySide6.QtGui import QDesktopServices
+    from test_engine_sources import show_image
+
+    class Opened(QObject):  # Qt's own hook for file URLs: what the desktop would be asked to open
+        def __init__(self) -> None:
+            super().__init__()
+            self.urls: list[QUrl] = []
+
+        @Slot(QUrl)
+        def open(self, url: QUrl) -> None:
+            self.urls.append(url)
+
+    show_image(qtbot, gallery(fer2013, 4, seed=75, size=(640, 360)).image, 0, 0)
+    app = make_app()
+    assert app.start_session(_region(0, 0, 640, 360))
+    assert not app.control.open_export.isVisible()
+    qtbot.waitUntil(lambda: app.recorder is not None and app.recorder.captures >= 2, timeout=WAIT_MS)
+    result = app.stop_session()
+    assert result is not None
+    assert "analysis off" in app.control.status.text()
+    assert app.control.exported.isVisible() and app.control.open_export.isVisible()
+    assert app.control.exported.text() == f"Session exported to {result.folder}"
+    assert (result.folder / "session.csv").is_file()
+    opened = Opened()
+    QDesktopServices.setUrlHandler("file", opened, "open")
+    try:
+        qtbot.mouseClick(app.control.open_export, Qt.MouseButton.LeftButton)
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert [u.toLocalFile() for u in opened.urls] == [str(result.folder)]
+    assert app.start_session(_region(0, 0, 640, 360))  # a new session: the old export line goes
+    assert not app.control.exported.isVisible()
+    app.stop_session()

@@ -35,9 +35,9 @@ def _class_rows(data_dir: Path) -> int:
 
 
 def test_killed_session_is_offered_and_exported_class_only(display, qapp, fer2013, qtbot, tmp_path):
+    from fer_bench.synthetic import make_gallery
     from fer_overlay.app.main import FerOverlayApp
     from fer_overlay.app.recording import pending_sessions
-    from fer_overlay.synthetic import make_gallery
 
     split = fer2013["PrivateTest"]
     gallery = make_gallery(split.faces[100:109], 3, 3, size=(1440, 810), style="teams", seed=5)
@@ -103,9 +103,9 @@ def test_killed_session_is_offered_and_exported_class_only(display, qapp, fer201
         qtbot.waitUntil(lambda: any("unfinished session" in m for m in exported))
         outs = [p for p in (tmp_path / "exports").iterdir() if p.is_dir()]
         assert [p.name for p in outs] == [pending[0].name]
-        from fer_overlay.app.recording import read_captures
+        from fer_overlay.app.recording import captures_in
 
-        captures = len(read_captures(pending[0]))
+        captures = captures_in(pending[0])
         assert captures >= logged - 1  # at most a torn last line
         out = outs[0]
         with open(out / "summary.csv", newline="") as f:

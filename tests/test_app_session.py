@@ -64,7 +64,7 @@ def meeting(display, qapp, fer2013):
     from conftest import require
 
     require(shutil.which("xwininfo") is not None, "xwininfo and xprop (x11-utils) missing")
-    from fer_overlay.synthetic import grid_for, make_gallery
+    from fer_bench.synthetic import grid_for, make_gallery
 
     split = fer2013["PrivateTest"]
     faces, labels = split.faces[:N_FACES], split.labels[:N_FACES]
@@ -229,6 +229,51 @@ def test_the_overlay_never_analyses_itself(app, meeting, qtbot):
     app.overlay.move(home)
 
 
+def test_indicators_on_tiles_sit_in_each_tile_away_from_the_face(app, meeting, qtbot):
+    """The optional layer over the meeting window: one badge per participant, in a corner of their own
+    tile and not over their face, click-through, masked out of the capture, and the analysis still
+    sees every tile."""
+    win, gallery, *_ = meeting
+    app.actions["tiles"].trigger()
+    layer = app.tiles
+    qtbot.waitUntil(lambda: layer.isVisible() and len(layer.badges) == N_TILES, timeout=WAIT_MS)
+    for window in layer.windows():  # one small window per badge, where the badge is (1:1 here)
+        assert window.windowFlags() & Qt.WindowType.WindowTransparentForInput  # the meeting stays usable
+        g = window.geometry()
+        assert (g.x(), g.y(), g.width(), g.height()) == tuple(vars(window.badge.rect).values())
+    origin = layer.origin
+    off_cards = 0
+    for b in layer.badges:
+        x0, y0 = b.rect.x - origin.x, b.rect.y - origin.y  # gallery picture coordinates
+        x1, y1 = x0 + b.rect.width, y0 + b.rect.height
+        inside = [
+            t
+            for t, tile in enumerate(gallery.tiles)
+            if tile[0] <= x0 and tile[1] <= y0 and x1 <= tile[2] and y1 <= tile[3]
+        ]
+        assert len(inside) == 1, (b, inside)
+        t = inside[0]
+        if gallery.face_index[t] < 0:
+            off_cards += 1
+            assert b.text.endswith("camera off")
+            continue
+        fx0, fy0, fx1, fy1 = gallery.face_xyxy[t]
+        assert x1 <= fx0 or fx1 <= x0 or y1 <= fy0 or fy1 <= y0, f"badge {b} over the face of tile {t}"
+    assert off_cards == N_CAMERA_OFF
+    qtbot.waitUntil(lambda: all(b.rect in app.worker._exclusions for b in layer.badges))
+    seen = app.updates
+    qtbot.waitUntil(lambda: app.updates >= seen + 2, timeout=WAIT_MS)
+    assert len(app.state.update.rows) == N_TILES  # masked badges cost no tile
+    from fer_overlay.sources import open_mss
+
+    b = layer.badges[0]
+    with open_mss() as sct:
+        shot = np.array(sct.grab(b.rect.as_mss()))[..., :3]
+    assert shot.mean() < 90 and shot.max() > 200, "a dark box with light text is on the screen"
+    if os.environ.get("FER_OVERLAY_TILES_SCREENSHOT"):  # docs/APP.md's picture of the badges
+        _screenshot(app, meeting, Path(os.environ["FER_OVERLAY_TILES_SCREENSHOT"]))
+
+
 def test_virtual_camera_sends_dashboard_frames(app, qtbot):
     RecordingCamera.instances.clear()
     app.actions["camera"].trigger()
@@ -244,15 +289,14 @@ def test_virtual_camera_sends_dashboard_frames(app, qtbot):
     # The annotated-gallery mode sends the engine's annotated capture, letterboxed to the same size.
     app.set_camera_mode("gallery")
     sent = len(cam.frames)
-    qtbot.waitUntil(
-        lambda: app.state.update.frame is not None and len(cam.frames) > sent + 2, timeout=WAIT_MS
-    )
+    updates = app.updates
+    qtbot.waitUntil(lambda: app.updates > updates + 1 and len(cam.frames) > sent + 2, timeout=WAIT_MS)
+    assert app.camera.mode == "gallery"
     gallery = cam.frames[-1].reshape(720, 1280, 3)
     assert gallery.shape == (720, 1280, 3) and not np.array_equal(gallery, last)
     app.set_camera_mode("dashboard")
     app.actions["camera"].trigger()
     assert app.camera is None and cam.closed
-    assert not app.worker.keep_frames
 
 
 def test_export_writes_summary_rows(app, meeting, tmp_path):
@@ -307,11 +351,13 @@ def test_export_from_the_menu_into_a_picked_folder(app, qtbot, tmp_path):
 
 
 def test_class_only_switched_on_mid_session_keeps_people_out_of_export(app, qtbot, tmp_path):
+    assert app.tiles.isVisible()  # switched on above
     dialog = app.open_settings()
     qtbot.waitExposed(dialog)
     dialog.class_only.setChecked(True)
     dialog.accept()
     assert app.recorder.class_only
+    assert not app.tiles.isVisible() and app.tiles.screen_rects() == []  # no badge in class-only mode
     qtbot.waitUntil(lambda: app.overlay.rows_drawn == 0)
     log = app.recorder.folder / "captures.csv"
     lines = len(log.read_text().splitlines())

@@ -50,14 +50,15 @@ def test_settings_round_trip_and_bad_values(tmp_path):
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     s = AppSettings(rate_hz=3.5, class_only=True, region="10,20,300,200", target_kind="region")
     s.save(store)
-    again = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    assert again == s
+    again, rejected = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert again == s and rejected == []
     assert again.region_rect is not None and again.region_rect.width == 300
     store.setValue("rate_hz", "fast")
     store.setValue("camera_mode", "hologram")
     store.sync()
-    broken = AppSettings.load(store)
+    broken, rejected = AppSettings.load(store)
     assert broken.rate_hz == AppSettings().rate_hz and broken.camera_mode == "dashboard"
+    assert rejected == ["rate_hz", "camera_mode"] and broken.class_only  # the good keys are kept
 
 
 def test_first_start_explains_privacy_law_and_consent(make_app, qtbot, tmp_path):
@@ -133,7 +134,7 @@ def test_overlay_compact_click_through_and_remembered(make_app, qtbot, tmp_path)
 
 
 def test_overlay_pins_beside_window_and_drag_keeps_offset(make_app, qtbot):
-    from fer_overlay.app.windows import Rect
+    from fer_overlay.windows import Rect
 
     app = make_app(privacy_acknowledged=True)
     qtbot.waitExposed(app.overlay)
@@ -146,6 +147,31 @@ def test_overlay_pins_beside_window_and_drag_keeps_offset(make_app, qtbot):
     assert app.settings.overlay_offset == "108,50"
     app.overlay.follow(Rect(200, 100, 800, 600))
     assert app.overlay.pos() == QPoint(1108, 150)
+
+
+def test_overlay_stays_fully_on_the_meeting_windows_screen(make_app, qtbot):
+    """The meeting window dragged off the screen (34 px left visible at the right edge, or 102 px above
+    the top): the overlay stays whole on the screen, flipped to the window's other side or inside."""
+    from fer_overlay.windows import Rect
+
+    app = make_app(privacy_acknowledged=True)
+    qtbot.waitExposed(app.overlay)
+    screen = app.overlay.screen().availableGeometry()
+    size = app.overlay.size()
+
+    def on_screen() -> bool:
+        return screen.contains(app.overlay.frameGeometry())
+
+    app.overlay.follow(Rect(screen.width() - 34, 200, 800, 600))  # only 34 px of it visible
+    qtbot.waitUntil(on_screen)
+    assert app.overlay.x() + size.width() <= screen.width() - 34  # flipped left of the window
+    app.overlay.follow(Rect(300, -102, 800, 600))  # above the top: header and gauge must show
+    qtbot.waitUntil(on_screen)
+    assert app.overlay.y() == screen.y()  # moved down onto the screen, header first
+    # No room on either side (a screen-wide window): inside the screen's right edge.
+    app.overlay.follow(Rect(-10, 100, screen.width() + 20, 600))
+    qtbot.waitUntil(on_screen)
+    assert app.overlay.x() == screen.width() - size.width()
 
 
 def test_overlay_resized_from_its_corner_grip_is_remembered(make_app, qtbot):
@@ -205,7 +231,7 @@ def test_foreign_window_listing_and_geometry(display, qapp, qtbot):
 
     from conftest import require
 
-    from fer_overlay.app import windows
+    from fer_overlay import windows
 
     require(shutil.which("xwininfo") is not None, "xwininfo and xprop (x11-utils) missing")
 
@@ -229,8 +255,8 @@ def test_foreign_window_listing_and_geometry(display, qapp, qtbot):
 
 
 def test_mask_paints_the_overlay_out_of_the_capture():
-    from fer_overlay.app.capture import mask_rects
-    from fer_overlay.app.windows import Rect
+    from fer_overlay.sources import mask_rects
+    from fer_overlay.windows import Rect
 
     image = np.full((100, 200, 3), 30, np.uint8)
     image[20:80, 150:190] = 250  # "the overlay" drawn on the right of the capture
@@ -251,14 +277,14 @@ def test_settings_dialog_saves_choices(make_app, qtbot, tmp_path):
     dialog.class_only.setChecked(True)
     dialog.camera_mode.setCurrentText("gallery")
     dialog.accept()
-    saved = AppSettings.load(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    saved, _ = AppSettings.load(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     assert (saved.rate_hz, saved.class_only, saved.camera_mode) == (1.0, True, "gallery")
     assert app.state.class_only
 
 
 def test_region_off_every_monitor_pauses_with_a_message(make_app, qtbot):
     from fer_overlay.app.capture import Target
-    from fer_overlay.app.windows import Rect
+    from fer_overlay.windows import Rect
 
     app = make_app(privacy_acknowledged=True)
     assert app.start_session(Target("region", region=Rect(5000, 4000, 640, 360)))
@@ -275,7 +301,7 @@ import fer_overlay.app
 from PySide6.QtCore import QSettings
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel
-from fer_overlay.app import windows
+from fer_overlay import windows
 from fer_overlay.app.main import FerOverlayApp
 
 qa = QApplication([])
@@ -323,7 +349,9 @@ def test_scaled_display_pins_and_masks_in_native_pixels(display, tmp_path):
     assert got["dpr"] == 2.0
     assert got["native"] == [200, 160, 600, 400]  # the probe window, in the pixels mss captures
     x, y, w, h = got["overlay"]
-    assert (x, y) == (100 + 300 + 8, 80)  # pinned beside it, in logical pixels
+    # Pinned beside it, in logical pixels; the 600 px panel is taller than the 540 px logical screen,
+    # so it starts at the top of the screen (its header and gauge visible).
+    assert (x, y) == (100 + 300 + 8, 0) and h > 540
     assert got["mask"] == [2 * x, 2 * y, 2 * w, 2 * h]  # and masked where it really is on screen
 
 
@@ -377,6 +405,7 @@ def test_tray_icon_menu_on_a_real_system_tray(system_tray, make_app, qtbot):
         "Show overlay",
         "Compact overlay",
         "Click-through overlay",
+        "Indicators on tiles",
         "Virtual camera",
         "Export session…",
         "Settings…",
@@ -394,3 +423,144 @@ def test_tray_icon_menu_on_a_real_system_tray(system_tray, make_app, qtbot):
     qtbot.waitUntil(lambda: not app.overlay.isVisible())
     assert not show.isChecked() and not app.settings.overlay_visible
     qtbot.waitUntil(lambda: not menu.isVisible())
+
+
+def test_wrong_typed_settings_fall_back_one_by_one_and_are_said_once(make_app, tmp_path):
+    """A valid settings file with values of the wrong type or range: each such key gets its default,
+    the good ones are kept, the app says so once (and stores the corrected values)."""
+    from fer_overlay.app.overlay import COMPACT_SIZE, FULL_SIZE
+    from fer_overlay.app.settings import AppSettings
+
+    app = make_app(
+        sparkline_minutes=-3,
+        overlay_size="10,10",
+        compact="maybe",
+        rate_hz="fast",
+        camera_size="wide",
+        class_only="true",
+        export_interval_s=30,
+    )
+    assert app.state.sparkline_minutes == AppSettings().sparkline_minutes
+    assert app.overlay.size() == FULL_SIZE and app.overlay.size() != COMPACT_SIZE
+    assert app.settings.rate_hz == 2.0 and app.settings.camera_wh == (1280, 720)
+    assert app.settings.class_only and app.settings.export_interval_s == 30  # valid keys kept
+    notice = app.control.message.text()
+    assert notice.startswith("Some saved settings were invalid and were reset to their defaults:")
+    for key in ("rate_hz", "compact", "sparkline_minutes", "overlay_size", "camera_size"):
+        assert key in notice
+    app.shutdown()
+    again = make_app()  # the same settings file: corrected, so nothing to say
+    assert again.settings_notice == "" and again.settings.class_only
+
+
+def test_window_chooser_lists_no_window_of_its_own_and_shows_tall_windows(make_app, qtbot):
+    """After Refresh the chooser did list itself; a meeting window taller than the screen showed
+    "window closed or hidden" as its thumbnail while plainly visible."""
+    import shutil
+
+    from conftest import require
+
+    require(shutil.which("xwininfo") is not None, "xwininfo (x11-utils) missing")
+    tall = QLabel("a tall meeting")
+    tall.setWindowTitle("Tall meeting window")
+    tall.setStyleSheet("background:#3060a0")
+    tall.setFixedSize(500, 1400)  # the screen is 1080 px high
+    qtbot.addWidget(tall)
+    tall.move(100, 0)
+    tall.show()
+    qtbot.waitExposed(tall)
+    app = make_app(privacy_acknowledged=True)
+    chooser = app.choose_window()
+    qtbot.waitExposed(chooser)
+    QTest.qWait(300)
+    chooser.refresh()
+    titles = [chooser.list.item(i).data(Qt.ItemDataRole.UserRole).title for i in range(chooser.list.count())]
+    assert "Choose the meeting window" not in titles and "FER Overlay" not in titles
+    assert chooser.select_title("Tall meeting window")
+    chooser.update_thumbnail()
+    pix = chooser.thumbnail.pixmap()
+    assert pix is not None and not pix.isNull(), chooser.thumbnail.text()
+    colour = pix.toImage().pixelColor(pix.width() // 2, pix.height() // 2)
+    assert (colour.red(), colour.green(), colour.blue()) == (0x30, 0x60, 0xA0)  # the window itself
+    chooser.reject()
+
+
+def test_virtual_camera_error_text_never_covers_the_buttons_and_goes_after_ok(make_app, qtbot):
+    import pyvirtualcam
+    from PySide6.QtWidgets import QMessageBox
+
+    class NoDevice:
+        def __init__(self, **kw):
+            raise RuntimeError("no loopback device found")
+
+    pyvirtualcam.register_backend("fer-test-missing", NoDevice)
+    app = make_app(show_dialogs=True, privacy_acknowledged=True, camera_backend="fer-test-missing")
+    qtbot.waitExposed(app.control)
+    app.actions["camera"].trigger()
+    message = app.control.message
+    assert "v4l2loopback" in message.text()
+    qtbot.waitUntil(lambda: message.height() >= message.heightForWidth(message.width()))
+    text_bottom = message.geometry().bottom()
+    for button in app.control.buttons.values():  # every button is below the whole text
+        assert button.geometry().top() > text_bottom, (button.text(), button.geometry(), text_bottom)
+    box = next(d for d in app._dialogs if isinstance(d, QMessageBox))
+    qtbot.waitExposed(box)
+    box.button(QMessageBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: "v4l2loopback" not in message.text())
+
+
+def test_overlay_explains_gauge_and_percentages_and_colours_only_sure_labels(make_app, qtbot):
+    """A face at "Angry 27%" was painted red; the gauge's "69" and a row's % had no meaning on screen."""
+    from fer_overlay.app.engine import FACE, Row, Update
+    from fer_overlay.app.overlay import LEGEND, render_dashboard, row_texts
+    from fer_overlay.app.style import EMOTION_COLOURS
+
+    app = make_app(privacy_acknowledged=True)
+    assert app.overlay.toolTip() == LEGEND
+    for words in ("Engagement indicator (the gauge, 0–100)", "80 = facing the screen", "how sure the model"):
+        assert words in LEGEND
+
+    def red_pixels(confidence: float) -> int:
+        rows = (Row(1, "#1", FACE, 0, confidence, 70.0),)  # Angry
+        mix = np.array([0, 0, 0, 0.2, 0.1, 0, 0.7], np.float32)  # no Angry in the mix's top three
+        app.state.push(Update(1.0, rows, mix, 70.0, 1, 1, 0, 0))
+        image = render_dashboard(app.state, 340, 600)
+        rgb = np.frombuffer(image.constBits(), np.uint8).reshape(600, image.bytesPerLine())[:, : 340 * 3]
+        red = np.array([int(EMOTION_COLOURS["Angry"][i : i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(rgb.reshape(600, 340, 3).astype(int) - red).sum(axis=2) < 20).sum())
+
+    assert red_pixels(0.27) == 0  # a guess among close labels: grey, not red
+    assert red_pixels(0.85) > 20  # a sure label keeps its colour
+    assert [t.coloured for t in row_texts(app.state.update)] == [True]
+
+
+def test_second_start_brings_the_running_app_to_the_front(make_app, qtbot, tmp_path):
+    """A second ``fer-overlay`` with the same settings does not start a second app: it asks the running
+    one (a real local socket, a real second process) to come to the front and exits 0 with one line."""
+    import subprocess
+    import sys
+
+    from fer_overlay.app.single import SingleInstance, instance_name
+
+    app = make_app(privacy_acknowledged=True, overlay_visible=False)
+    assert not app.overlay.isVisible()
+    settings = tmp_path / "settings.ini"  # what make_app's app runs on
+    running = SingleInstance(instance_name(str(settings.resolve())), app)
+    running.activated.connect(app.bring_to_front)
+    try:
+        with qtbot.waitSignal(running.activated, timeout=60_000):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fer_overlay.cli", "--settings", str(settings)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        _, err = proc.communicate(timeout=60)
+    finally:
+        running.close()
+    assert proc.returncode == 0
+    assert err.strip().splitlines() == [
+        "fer-overlay: FER Overlay is already running: its window was brought to the front"
+    ]
+    assert app.overlay.isVisible() and app.control.isVisible()
+    assert app.control.message.text() == "FER Overlay is already running: this is it."

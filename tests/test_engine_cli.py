@@ -233,3 +233,77 @@ def test_bench_and_evaluate_commands_print_their_figures(fer2013, capsys):
     assert "tile recall" in out and "face recall" in out and "plain 48x48" in out
     recall = float(out.split("face recall ")[1].split("=")[1].split("%")[0])
     assert recall >= 80.0
+
+
+def test_help_says_what_no_subcommand_does_and_names_the_detectors(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Without a subcommand, fer-overlay starts the desktop app" in out
+    assert "--settings FILE" in out and "--start" in out
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name in ("mtcnn+ssd", "ssd", "centerface", "haar"):
+        assert name in out
+    picture = tmp_path / "x.png"
+    cv2.imwrite(str(picture), np.zeros((64, 64, 3), np.uint8))
+    assert main(["analyze", str(picture), "--detector", "nosuch"]) == 2  # the error lists the same names
+    err = capsys.readouterr().err
+    assert all(name in err for name in ("'mtcnn'", "'ssd'", "'haar'"))
+
+
+def test_video_of_pictures_of_different_sizes_is_letterboxed_not_disk_full(fer2013, tmp_path, capsys):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), gallery(fer2013, 4, seed=41, size=(960, 540)).image)
+    cv2.imwrite(str(folder / "b.png"), gallery(fer2013, 4, seed=42, size=(640, 640)).image)
+    out = tmp_path / "x.mp4"
+    assert main(["analyze", str(folder), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "disk full" not in err
+    assert "1 of 2 frame(s) differ in size from the first; they are letterboxed into its" in err
+    video = cv2.VideoCapture(str(out))
+    sizes = []
+    while True:
+        ok, frame = video.read()
+        if not ok:
+            break
+        sizes.append(frame.shape[:2])
+    video.release()
+    assert len(sizes) == 2 and sizes[0] == sizes[1]
+
+
+def test_ctrl_c_exits_130_with_one_line_and_whole_outputs(fer2013, tmp_path):
+    import signal
+    import time
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(200):  # far more than are analysed before Ctrl-C
+        cv2.imwrite(str(folder / f"{i:03d}.png"), gallery(fer2013, 4, seed=i % 3, size=(640, 360)).image)
+    log = tmp_path / "log.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer_overlay.cli", "analyze", str(folder), "--csv", str(log)]
+        + ["--interval", "0.5", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) > 6:  # a few intervals recorded
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    n = int(lines[0].split("interrupted after ")[1].split()[0])
+    assert lines[0] == f"fer-overlay: interrupted after {n} frame(s); outputs complete up to there"
+    assert 0 < n < 200 and out.startswith(f"{n} frame(s) analysed")
+    recorded = rows(log)
+    klass = [r for r in recorded if r["kind"] == "class"]
+    assert sum(int(r["frames"]) for r in klass) == n  # every analysed frame is in the CSV, the last too

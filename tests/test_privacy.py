@@ -33,7 +33,7 @@ from conftest import require, sigterm_when, write_settings
 from galleries import gallery, write_video
 
 from fer_overlay.classify import default_model_path
-from fer_overlay.sinks import SessionRecorder
+from fer_overlay.sinks import Annotator, SessionRecorder
 from fer_overlay.sources import FolderSource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,7 +230,7 @@ def test_hook_sees_python_sockets():
 
 
 def test_engine_session_and_app_analyzer_open_no_socket(fer2013, tmp_path):
-    from fer_overlay.app.engine import Analyzer, to_update
+    from fer_overlay.app.engine import Engine, to_update
     from fer_overlay.session import Session
 
     g = gallery(fer2013, 9, seed=82, size=(960, 540))
@@ -243,13 +243,17 @@ def test_engine_session_and_app_analyzer_open_no_socket(fer2013, tmp_path):
         with Session(FolderSource(frames, fps=2)) as session, SessionRecorder(tmp_path / "s.csv") as rec:
             for result in session:
                 rec.append(result)
-        analyzer = Analyzer()  # what the app's capture thread runs: load, analyse, annotate, convert
-        worker = threading.Thread(
-            target=lambda: [to_update(analyzer.process(g.image, 0.5 * i), 0.5 * i) for i in range(2)]
-        )
+        engine = Engine()  # what the app's capture thread runs: load, analyse; then its sinks' work
+
+        def app_thread() -> None:
+            with Session(FolderSource(frames, fps=2), pipeline=engine.pipeline()) as app_session:
+                for r in app_session:
+                    to_update(r)
+                    Annotator().annotate(r.frame.image, r)
+
+        worker = threading.Thread(target=app_thread)
         worker.start()
         worker.join(120)
-        analyzer.annotated(analyzer.process(g.image, 1.0))
     finally:
         seen = stop_watching()
     assert seen == [], seen

@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 from conftest import require
 
+from fer_bench.soak import SCENES, soak
 from fer_overlay.classify import default_model_path
-from fer_overlay.soak import SCENES, soak
 
 
 def test_five_minute_soak_keeps_memory_flat_and_the_log_complete(fer2013, tmp_path):

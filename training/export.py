@@ -1,4 +1,4 @@
-"""Export a checkpoint to ONNX in ``exported/``, prove parity with torch, measure it, write its card.
+"""Export a checkpoint to ONNX in ``fer_overlay/models/``, prove parity with torch, measure it, write a card.
 
     python -m training.export runs/vgg32/best.pt --name fer_vgg32
 
@@ -6,6 +6,7 @@ Writes ``exported/NAME.onnx`` (dynamic batch, opset 18, softmax inside: the runt
 ``fer_overlay.classify``), ``exported/NAME.json`` (metrics on PrivateTest from the ONNX file under
 ONNX Runtime, input contract, cost, sha256, commit, training command) and regenerates
 ``exported/MODEL_CARD.md`` from every JSON there plus the baselines in ``training/results/``.
+``exported/`` is the package data ``fer_overlay/models/`` of a built wheel (see pyproject.toml).
 
 ``--flip`` averages the face and its mirror image inside the graph (test-time augmentation is only
 allowed where its cost counts in ms/face); ``--int8`` ships a statically quantised copy (QDQ,
@@ -136,9 +137,9 @@ def input_contract(face_norm: str = "none") -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="fer-overlay-export", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n")[0])
     p.add_argument("checkpoint")
-    p.add_argument("--name", required=True, help="file stem in exported/, e.g. fer_vgg32")
+    p.add_argument("--name", required=True, help="file stem in fer_overlay/models/, e.g. fer_vgg32")
     p.add_argument("--role", default="default", help="what the app uses it for, written in the card")
     p.add_argument("--data", default=str(default_csv_path()))
     p.add_argument(
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     write_model_card()
     print(
         f"wrote {onnx_path} ({onnx_path.stat().st_size / 2**20:.2f} MiB), {json_dir / args.name}.json, "
-        "exported/MODEL_CARD.md"
+        "fer_overlay/models/MODEL_CARD.md"
     )
 
 

@@ -1,28 +1,32 @@
-"""Capture and analysis off the GUI thread: a QObject living in its own QThread.
+"""Capture and analysis off the GUI thread: the engine's own ``Session`` iterated in a QThread.
 
-Each tick it reads the target's geometry (a followed window or a drawn region), grabs that rectangle
-with mss, paints over whatever part of it the overlay covers (so the app never analyses itself), runs
-the engine and emits an :class:`~fer_overlay.app.engine.Update`. Ticks are scheduled one after the
-other (never queued up), so a slow analysis lowers the rate instead of piling work on a busy CPU. A
-window that disappears or a region off every monitor emits ``paused`` with a message and the worker
-keeps polling, resuming by itself when the window is back; nothing raises into the GUI.
+The target (a followed window or a drawn region) is the engine's
+:class:`~fer_overlay.sources.ScreenSource` with the app's two options: ``mask`` paints over whatever
+part of the capture the overlay and the control window cover (so the app never analyses itself), and
+``pause_on_lost`` turns a window that disappears, a region off every monitor or a failed grab into a
+``paused`` message while the source keeps looking, resuming by itself. The source paces itself and never
+queues, so a slow analysis lowers the rate instead of piling work on a busy CPU. Each
+:class:`~fer_overlay.frames.Result` is emitted for the app's sinks; nothing raises into the GUI.
+:meth:`CaptureWorker.stop` is thread-safe and ends the loop at once.
 
-A faster geometry poll (5 Hz) runs beside it so the overlay follows the window smoothly.
+:class:`WindowFollower` (GUI thread, 5 Hz) reads the followed window's geometry so the overlay moves
+with it more smoothly than the capture rate would.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from fer_overlay.app import windows
-from fer_overlay.app.windows import Rect
-from fer_overlay.sources import open_mss
+from fer_overlay import windows
+from fer_overlay.app.engine import Engine
+from fer_overlay.session import Session, gallery_note
+from fer_overlay.sources import ScreenSource
+from fer_overlay.windows import Rect
 
 GEOMETRY_POLL_MS = 200
 log = logging.getLogger(__name__)
@@ -44,40 +48,28 @@ class Target:
         return f"region {r.width}x{r.height} at ({r.x}, {r.y})" if r else "no region"
 
 
-def mask_rects(image: np.ndarray, origin: Rect, covers: list[Rect]) -> int:
-    """Paint ``covers`` (screen rects) out of ``image`` (captured at ``origin``), in place.
-
-    The fill is the colour of the image's left edge (the gallery background in both apps), so the
-    layout detection sees gutter where the overlay was instead of a bright extra "tile". Returns the
-    number of pixels masked.
-    """
-    masked = 0
-    if not covers:
-        return 0
-    fill = np.median(image[:, :4].reshape(-1, 3), axis=0).astype(np.uint8)
-    for c in covers:
-        part = origin.intersected(c)
-        if part is None:
-            continue
-        x0, y0 = part.x - origin.x, part.y - origin.y
-        image[y0 : y0 + part.height, x0 : x0 + part.width] = fill
-        masked += part.width * part.height
-    return masked
+def paused_text(target: Target, message: str) -> str:
+    """The engine's one-line reason, as the control window and the overlay say it."""
+    if "closed or hidden" in message and target.kind == "window":
+        return f"The meeting window “{target.title}” is closed or hidden. Session paused."
+    if "off every monitor" in message:
+        return "The captured area is off every monitor (monitor lost?). Session paused."
+    return f"{message[0].upper()}{message[1:]}; retrying."
 
 
 class CaptureWorker(QObject):
-    """Runs in a QThread; talk to it only through its slots (queued) and ``set_exclusions``."""
+    """Lives in a QThread whose ``started`` runs :meth:`start` (the loop); :meth:`stop` and
+    :meth:`set_exclusions` may be called from any thread."""
 
-    updated = Signal(object)
-    """An :class:`~fer_overlay.app.engine.Update`."""
+    analysed = Signal(object, object)
+    """The engine's :class:`~fer_overlay.frames.Result` of one capture and the screen :class:`Rect`
+    it was captured at (tile boxes are relative to it)."""
     paused = Signal(str)
     resumed = Signal()
     failed = Signal(str)
-    """The analysis could not start (model missing, no mss...): the session stops."""
-    target_moved = Signal(object)
-    """The target's new :class:`Rect` (window moved or resized)."""
+    """The analysis could not start (model missing, no screen...): the session stops."""
     ready = Signal()
-    """The model is loaded and the first capture is scheduled."""
+    """The model is loaded and capture begins."""
     notice = Signal(str, str)
     """(kind, text): a hint that does not stop the session (kind "model": not verified; "gallery": tiles
     too small); an empty text withdraws the hint of that kind."""
@@ -86,151 +78,99 @@ class CaptureWorker(QObject):
         self,
         target: Target,
         rate_hz: float,
+        engine: Engine,
         model_path: str = "",
-        keep_frames: bool = False,
         threads: int = 1,
         names: bool = True,
     ):
         super().__init__()
         self.target = target
-        self.period_ms = max(30, int(1000 / max(rate_hz, 0.1)))
-        self.model_path = model_path
-        self.keep_frames = keep_frames
-        self.threads = threads
+        self.rate_hz = max(0.1, min(rate_hz, 30.0))
+        self.engine, self.model_path, self.threads = engine, model_path, threads
         self.names = names  # read name labels (off with "class-wide figures only")
         self._lock = threading.Lock()
         self._exclusions: list[Rect] = []
-        self._timer: QTimer | None = None
-        self._geo_timer: QTimer | None = None
-        self._analyzer = None
-        self._sct = None
-        self._t0 = 0.0
+        self._stopped = threading.Event()
+        self._session: Session | None = None
         self._paused_msg = ""
         self._hint = ""
-        self._last_rect: Rect | None = None
         self.frames = 0
-        self.last_ms = 0.0
         self.last_capture: np.ndarray | None = None
 
-    # ---- called from the GUI thread --------------------------------------------------------
     def set_exclusions(self, rects: list[Rect]) -> None:
         """Screen rects never to analyse (the overlay); thread-safe."""
         with self._lock:
             self._exclusions = list(rects)
 
-    def set_keep_frames(self, keep: bool) -> None:
-        self.keep_frames = keep
+    def _covers(self) -> list[Rect]:
+        with self._lock:
+            return list(self._exclusions)
+
+    def stop(self) -> None:
+        """End the loop (from any thread); :meth:`start` returns within one capture."""
+        self._stopped.set()
+        session = self._session
+        if session is not None:
+            session.stop()
+
+    def _source(self) -> ScreenSource:
+        t = self.target
+        options = dict(
+            fps=self.rate_hz, follow_s=0.0, mask=self._covers, pause_on_lost=True, on_state=self._on_state
+        )
+        if t.kind == "window":
+            return ScreenSource(window_id=t.wid, **options)
+        if t.region is None:
+            raise ValueError("no region chosen")
+        r = t.region
+        return ScreenSource(region=(r.x, r.y, r.width, r.height), **options)
+
+    def _on_state(self, message: str) -> None:
+        """The source lost its target (a message) or has it back ("")."""
+        if message:
+            self._set_paused(paused_text(self.target, message))
 
     def set_names(self, on: bool) -> None:
-        """Read name labels or not (off forgets those read); applied at the next capture."""
+        """Read name labels or not (off forgets those read); the capture thread applies it after the
+        frame in progress, so a pipeline is never switched halfway through a frame."""
         self.names = on
-        if self._analyzer is not None:
-            self._analyzer.names = on
 
-    # ---- slots, run in the worker thread ---------------------------------------------------
     @Slot()
     def start(self) -> None:
         try:
-            from fer_overlay.app.engine import Analyzer
-
-            self._sct = open_mss()
-            self._analyzer = Analyzer(self.model_path or None, threads=self.threads, names=self.names)
+            pipeline = self.engine.pipeline(self.model_path, self.threads, names=self.names)
+            session = Session(self._source(), pipeline=pipeline)
         except Exception as exc:  # noqa: BLE001 - report any start failure in the UI, never crash
             self.failed.emit(f"analysis could not start: {exc}")
             return
+        self._session = session
         self.ready.emit()
-        if self._analyzer.note:
-            self.notice.emit("model", f"Model not verified: {self._analyzer.note}.")
-        self._t0 = time.monotonic()
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._tick)
-        self._timer.start(0)
-        self._geo_timer = QTimer(self)
-        self._geo_timer.timeout.connect(self._poll_geometry)
-        self._geo_timer.start(GEOMETRY_POLL_MS)
-
-    @Slot()
-    def stop(self) -> None:
-        for t in (self._timer, self._geo_timer):
-            if t is not None:
-                t.stop()
-        if self._sct is not None:
-            self._sct.close()
-            self._sct = None
-
-    # ---- internals ------------------------------------------------------------------------
-    def _current_rect(self) -> tuple[Rect | None, str]:
-        """The capture rectangle clipped to the screens, or None and why."""
-        assert self._sct is not None
-        if self.target.kind == "window":
-            try:
-                rect = windows.window_rect(self.target.wid)
-            except windows.WindowSystemError as exc:
-                return None, str(exc)
-            if rect is None:
-                return None, f"The meeting window “{self.target.title}” is closed or hidden. Session paused."
-        else:
-            rect = self.target.region
-            if rect is None:
-                return None, "No region chosen."
-        screen = self._sct.monitors[0]
-        virtual = Rect(screen["left"], screen["top"], screen["width"], screen["height"])
-        visible = rect.intersected(virtual)
-        if visible is None or visible.width < 32 or visible.height < 32:
-            return None, "The captured area is off every monitor (monitor lost?). Session paused."
-        return visible, ""
-
-    @Slot()
-    def _poll_geometry(self) -> None:
-        if self.target.kind != "window" or self._sct is None:
-            return
+        note = session.pipeline.classifier.note
+        if note:
+            self.notice.emit("model", f"Model not verified: {note}.")
         try:
-            rect = windows.window_rect(self.target.wid)
-        except windows.WindowSystemError:
-            return  # the capture tick reports it
-        if rect is not None and rect != self._last_rect:
-            self._last_rect = rect
-            self.target_moved.emit(rect)
+            with session:
+                while not self._stopped.is_set():
+                    try:
+                        for result in session:
+                            self._deliver(session, result)
+                        break  # stopped
+                    except Exception as exc:  # noqa: BLE001 - a bad frame must not end the session
+                        log.exception("capture or analysis failed")
+                        self._set_paused(
+                            f"Capture or analysis failed ({type(exc).__name__}: {exc}); retrying."
+                        )
+                        self._stopped.wait(1.0 / self.rate_hz)
+        except Exception as exc:  # noqa: BLE001 - e.g. no screen to open
+            self.failed.emit(f"analysis could not start: {exc}")
+        finally:
+            self._session = None
 
-    @Slot()
-    def _tick(self) -> None:
-        if self._sct is None:
+    def _deliver(self, session: Session, result) -> None:
+        if session.pipeline.names != self.names:
+            session.pipeline.names = self.names
+        if self._stopped.is_set():
             return
-        started = time.monotonic()
-        try:
-            self._analyse_once()
-        except Exception as exc:  # noqa: BLE001 - a bad frame must not end the session
-            log.exception("capture or analysis failed")
-            self._set_paused(f"Capture or analysis failed ({type(exc).__name__}: {exc}); retrying.")
-            # A fresh grabber re-reads the monitor layout (mss caches it): a monitor may have gone.
-            try:
-                self._sct.close()
-                self._sct = open_mss()
-            except Exception:  # noqa: BLE001
-                log.exception("could not reopen the screen grabber")
-        self.last_ms = (time.monotonic() - started) * 1000
-        if self._timer is not None and self._sct is not None:
-            self._timer.start(max(0, int(self.period_ms - self.last_ms)))
-
-    def _analyse_once(self) -> None:
-        rect, why = self._current_rect()
-        if rect is None:
-            self._set_paused(why)
-            return
-        shot = self._sct.grab(rect.as_mss())
-        image = np.ascontiguousarray(
-            np.frombuffer(shot.bgra, np.uint8).reshape(shot.height, shot.width, 4)[..., :3]
-        )
-        with self._lock:
-            covers = list(self._exclusions)
-        mask_rects(image, rect, covers)
-        self.last_capture = image  # what was analysed (memory only; shown nowhere, never written)
-        from fer_overlay.app.engine import to_update
-        from fer_overlay.session import gallery_note
-
-        ts = time.monotonic() - self._t0
-        result = self._analyzer.process(image, ts)
         if self._paused_msg:
             self._paused_msg = ""
             self.resumed.emit()
@@ -239,10 +179,37 @@ class CaptureWorker(QObject):
             self._hint = hint
             self.notice.emit("gallery", hint[0].upper() + hint[1:] + "." if hint else "")
         self.frames += 1
-        frame = self._analyzer.annotated(result) if self.keep_frames else None
-        self.updated.emit(to_update(result, ts, frame))
+        self.last_capture = result.frame.image  # what was analysed (memory only; never written)
+        self.analysed.emit(result, session.source.rect)
 
     def _set_paused(self, message: str) -> None:
         if message != self._paused_msg:
             self._paused_msg = message
             self.paused.emit(message)
+
+
+class WindowFollower(QObject):
+    """Polls a followed window's geometry (GUI thread, 5 Hz) and emits ``moved`` when it changes."""
+
+    moved = Signal(object)
+
+    def __init__(self, wid: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.wid = wid
+        self._last: Rect | None = None
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._poll)
+        self._timer.start(GEOMETRY_POLL_MS)
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    @Slot()
+    def _poll(self) -> None:
+        try:
+            rect = windows.window_rect(self.wid)
+        except windows.WindowSystemError:
+            return  # the capture reports it
+        if rect is not None and rect != self._last:
+            self._last = rect
+            self.moved.emit(rect)

@@ -30,21 +30,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fer_overlay.app import windows
+from fer_overlay import windows
 from fer_overlay.app.capture import Target
 from fer_overlay.app.dpi import to_logical
 from fer_overlay.app.settings import CAMERA_MODES, AppSettings
 from fer_overlay.app.texts import CONSENT_TEXT, PRIVACY_HTML
-from fer_overlay.app.windows import Rect
 from fer_overlay.sources import open_mss
+from fer_overlay.windows import Rect
 
 
 def grab_rgb(rect: Rect) -> np.ndarray | None:
-    """A one-off screenshot of ``rect`` as RGB (thumbnails and the frozen region picker)."""
+    """A one-off screenshot of the on-screen part of ``rect`` as RGB (thumbnails and the frozen region
+    picker); None when none of it is on a monitor. A window taller or wider than the screen is shown
+    as far as it is visible, as the capture analyses it."""
     try:
         with open_mss() as sct:
-            shot = sct.grab(rect.as_mss())
-    except Exception:  # noqa: BLE001 - off-screen or lost: no thumbnail
+            m = sct.monitors[0]
+            visible = rect.intersected(Rect(m["left"], m["top"], m["width"], m["height"]))
+            if visible is None:
+                return None
+            shot = sct.grab(visible.as_mss())
+    except Exception:  # noqa: BLE001 - lost: no thumbnail
         return None
     return np.frombuffer(shot.bgra, np.uint8).reshape(shot.height, shot.width, 4)[..., 2::-1].copy()
 
@@ -179,10 +185,14 @@ class WindowChooser(QDialog):
         self._timer.start(1000)
         self.refresh()
 
+    def own_windows(self) -> set[int]:
+        """The app's windows (overlay, control window) and this dialog: never offered for analysis."""
+        return set(self.exclude) | {int(self.winId())}
+
     def refresh(self) -> None:
         self.list.clear()
         try:
-            found = windows.list_windows(self.exclude)
+            found = windows.list_windows(self.own_windows())
         except windows.WindowSystemError as exc:
             self.message.setText(str(exc))
             return
@@ -214,7 +224,7 @@ class WindowChooser(QDialog):
         rect = windows.window_rect(w.wid)
         rgb = grab_rgb(rect) if rect is not None else None
         if rgb is None:
-            self.thumbnail.setText("window closed or hidden")
+            self.thumbnail.setText("window closed or hidden" if rect is None else "window off the screen")
             return
         pix = rgb_to_pixmap(rgb).scaled(
             self.thumbnail.size(),

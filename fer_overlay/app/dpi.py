@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtGui import QGuiApplication, QScreen
 
-from fer_overlay.app.windows import Rect
+from fer_overlay.windows import Rect
 
 
 def _native_geometry(screen: QScreen) -> QRect:

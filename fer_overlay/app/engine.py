@@ -1,24 +1,27 @@
-"""The app's thin adapter over the analysis engine: one BGR picture in, one :class:`Update` out.
+"""The app's thin adapter over the analysis engine: the shared pipeline, and the overlay's view of a
+:class:`~fer_overlay.frames.Result`.
 
-The overlay, the virtual camera and the recorder need a small, GUI-friendly value (rows of labels,
-emotions and confidences plus the class figures), not the engine's numpy columns, so this module owns
-that conversion. The analysis itself is the engine's ``Session.process`` (layout, faces, classifier,
-tracking with smoothing, aggregation); nothing of it is re-implemented here.
+The app's sinks (the overlay's dashboard, the session log, the virtual camera) each take the engine's
+Result (``append(result)``, as the engine's sinks do). The dashboard paints a small, GUI-friendly value
+(rows of labels, emotions and confidences plus the class figures), :class:`Update`, made here. The
+analysis is the engine's ``Session`` (layout, faces, classifier, tracking with smoothing, aggregation),
+iterated by the capture thread; nothing of it is re-implemented here. :class:`Engine` keeps the one
+pipeline the app's sessions share.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Frame, Result
+from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Result
 from fer_overlay.labels import EMOTIONS
-from fer_overlay.session import LIVE_NAME_BUDGET_MS, Session  # in the GUI thread: main.GC_PERIOD_MS
-from fer_overlay.sinks import Annotator
+from fer_overlay.session import LIVE_NAME_BUDGET_MS, Pipeline  # in the GUI thread: main.GC_PERIOD_MS
 
-__all__ = ["Analyzer", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
+__all__ = ["Engine", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,6 @@ class Update:
     camera_off: int
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
     """The engine's per-stage times for this capture (layout, detection, classification, ...)."""
-    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """The captured BGR picture (masked where the overlay was); kept for the gallery camera only."""
 
     @property
     def dominant(self) -> int:
@@ -73,7 +74,7 @@ class Update:
         return int(np.argmax(self.distribution))
 
 
-def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None) -> Update:
+def to_update(result: Result) -> Update:
     """Engine :class:`Result` -> :class:`Update`; rows keep the engine's stable participant ids."""
     p, s = result.participants, result.snapshot
     dominant = p.dominant
@@ -100,7 +101,7 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
             )
         )
     return Update(
-        timestamp=timestamp,
+        timestamp=result.frame.timestamp,
         rows=tuple(rows),
         distribution=np.asarray(s.distribution, np.float32),
         engagement=float(s.engagement),
@@ -109,43 +110,30 @@ def to_update(result: Result, timestamp: float, frame: np.ndarray | None = None)
         no_face=int(s.no_face),
         camera_off=int(s.camera_off),
         timings_ms=dict(result.timings_ms),
-        frame=frame,
     )
 
 
-class Analyzer:
-    """Per-frame analysis in the capture thread: the engine's :class:`~fer_overlay.session.Session`
-    without a source (the app captures frames itself, so it can mask the overlay out of them).
+class Engine:
+    """The app's analysis engine, loaded once for the app's lifetime: one
+    :class:`~fer_overlay.session.Pipeline` (the classifier's and the detectors' ONNX sessions) that
+    every session reuses, forgetting its participants at each start. Loading them anew per session
+    grew the app by ~130 MB per Stop/Start. Thread-safe: the capture thread loads it."""
 
-    ``names=False`` ("class-wide figures only") reads no name labels; :attr:`names` may be switched from
-    the GUI thread and takes effect, in the capture thread, at the next capture (off forgets the names
-    read so far)."""
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pipeline: Pipeline | None = None
+        self._key: tuple[str, int] | None = None
 
-    def __init__(
-        self, model_path: str | None = None, threads: int = 1, annotate: bool = False, names: bool = True
-    ) -> None:
-        self._session = Session(
-            model_path=model_path or None, threads=threads, names=names, name_budget_ms=LIVE_NAME_BUDGET_MS
-        )
-        self.names = names
-        self._index = 0
-        self.annotate = annotate
-        self._annotator = None
-
-    @property
-    def note(self) -> str:
-        """Why the model could not be verified against its metrics JSON ("" when it was)."""
-        return self._session.pipeline.classifier.note
-
-    def process(self, image: np.ndarray, timestamp: float) -> Result:
-        """BGR uint8 (H, W, 3) -> the engine's :class:`Result` for this frame (tracked and smoothed)."""
-        self._index += 1
-        if self._session.pipeline.names != self.names:
-            self._session.pipeline.names = self.names
-        return self._session.process(Frame(image, timestamp, self._index, "screen"))
-
-    def annotated(self, result: Result) -> np.ndarray:
-        """The engine's annotated gallery picture (for the virtual camera's gallery mode), BGR."""
-        if self._annotator is None:
-            self._annotator = Annotator()
-        return self._annotator.annotate(result.frame.image.copy(), result)
+    def pipeline(self, model_path: str = "", threads: int = 1, names: bool = True) -> Pipeline:
+        """The pipeline for this model and thread count (reloaded only when they change), reset;
+        ``names=False`` ("class-wide figures only") reads no name labels."""
+        with self._lock:
+            if self._pipeline is None or self._key != (model_path, threads):
+                self._pipeline = None  # the old sessions go before the new ones load
+                self._pipeline = Pipeline(
+                    model_path or None, threads=threads, name_budget_ms=LIVE_NAME_BUDGET_MS
+                )
+                self._key = (model_path, threads)
+            self._pipeline.reset()
+            self._pipeline.names = names
+            return self._pipeline

@@ -16,27 +16,28 @@ import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QMetaObject, QObject, QPoint, QSettings, QSize, Qt, QThread, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
+from PySide6.QtCore import QObject, QPoint, QSettings, QSize, Qt, QThread, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QMenu,
     QMessageBox,
+    QPushButton,
     QSystemTrayIcon,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from fer_overlay import __version__
-from fer_overlay.app import windows
-from fer_overlay.app.capture import CaptureWorker, Target
+from fer_overlay import __version__, windows
+from fer_overlay.app.capture import CaptureWorker, Target, WindowFollower
 from fer_overlay.app.dialogs import PrivacyDialog, RegionPicker, SettingsDialog, WindowChooser
 from fer_overlay.app.dpi import to_native
-from fer_overlay.app.engine import Update
+from fer_overlay.app.engine import Engine
 from fer_overlay.app.overlay import DashboardState, OverlayWindow
 from fer_overlay.app.recording import (
     CaptureLog,
@@ -46,10 +47,13 @@ from fer_overlay.app.recording import (
     pending_sessions,
 )
 from fer_overlay.app.settings import AppSettings, default_store
+from fer_overlay.app.single import SingleInstance, ask_running, instance_name
 from fer_overlay.app.style import ANALYSIS_ON
 from fer_overlay.app.texts import ABOUT_TEXT, CONSENT_TEXT
+from fer_overlay.app.tiles import TileLayer
 from fer_overlay.app.vcam import NoCameraBackend, VirtualCamera
-from fer_overlay.app.windows import Rect
+from fer_overlay.frames import Result
+from fer_overlay.windows import Rect
 
 CAMERA_FPS = 10.0
 GC_PERIOD_MS = 3000
@@ -101,6 +105,18 @@ class ControlWindow(QWidget):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color:#a06000")
         layout.addWidget(self.message)
+        # Where the last Stop (or Export) put the files, with a button that opens that folder.
+        export_row = QHBoxLayout()
+        self.exported = QLabel()
+        self.exported.setWordWrap(True)
+        self.exported.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        export_row.addWidget(self.exported, 1)
+        self.open_export = QPushButton("Open folder")
+        self.open_export.clicked.connect(app.open_last_export)
+        export_row.addWidget(self.open_export)
+        layout.addLayout(export_row)
+        self.exported.hide()
+        self.open_export.hide()
         grid = QGridLayout()
         self.buttons: dict[str, QToolButton] = {}
         for i, key in enumerate(app.menu_order):
@@ -114,6 +130,11 @@ class ControlWindow(QWidget):
             self.buttons[key] = b
         layout.addLayout(grid)
         self.setFixedWidth(460)
+
+    def fit(self) -> None:
+        """Grow or shrink to the text it shows: a word-wrapped label's height depends on the width,
+        which a top-level window does not follow by itself, so a long message overlapped the buttons."""
+        self.setFixedHeight(self.layout().totalHeightForWidth(self.width()))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         event.accept()
@@ -135,6 +156,7 @@ class FerOverlayApp(QObject):
         "show_overlay",
         "compact",
         "click_through",
+        "tiles",
         "camera",
         "export",
         "settings",
@@ -146,26 +168,28 @@ class FerOverlayApp(QObject):
     def __init__(self, store: QSettings | None = None, *, show_dialogs: bool = True) -> None:
         super().__init__()
         self.store = store if store is not None else default_store()
-        self.settings = AppSettings.load(self.store)
+        self.settings, rejected = AppSettings.load(self.store)
+        self.settings_notice = ""
+        """Said once at start when some stored settings were invalid (they are stored corrected)."""
+        if rejected:
+            self.settings_notice = (
+                f"Some saved settings were invalid and were reset to their defaults: {', '.join(rejected)}."
+            )
+            self.settings.save(self.store)
         self.show_dialogs = show_dialogs
         s = self.settings
         self.state = DashboardState(
             class_only=s.class_only, compact=False, sparkline_minutes=s.sparkline_minutes
         )
         self.overlay = OverlayWindow(self.state)
-        if s.overlay_size:
-            try:
-                w, h = (int(v) for v in s.overlay_size.split(","))
-                self.overlay.resize(QSize(w, h))
-            except ValueError:
-                pass
+        if s.overlay_size:  # checked when loaded
+            w, h = (int(float(v)) for v in s.overlay_size.split(","))
+            self.overlay.resize(QSize(w, h))
         if s.overlay_offset:
-            try:
-                dx, dy = (int(v) for v in s.overlay_offset.split(","))
-                self.overlay.offset = QPoint(dx, dy)
-            except ValueError:
-                pass
+            dx, dy = (int(float(v)) for v in s.overlay_offset.split(","))
+            self.overlay.offset = QPoint(dx, dy)
         self.overlay.set_compact(s.compact)
+        self.tiles = TileLayer()
         self.overlay.moved_by_user.connect(self._overlay_moved)
         self.overlay.resized_by_user.connect(self._overlay_resized)
         self.overlay.geometry_changed.connect(self._refresh_exclusions)
@@ -174,8 +198,10 @@ class FerOverlayApp(QObject):
             self.target = Target("window", s.target_wid, s.target_title)
         elif s.target_kind == "region" and s.region_rect is not None:
             self.target = Target("region", region=s.region_rect)
+        self.engine = Engine()  # one pipeline for every session of this app (flat memory)
         self.worker: CaptureWorker | None = None
         self.thread: QThread | None = None
+        self.follower: WindowFollower | None = None
         self.recorder: CaptureLog | None = None
         self.last_session: Path | None = None
         self.last_export: ExportResult | None = None
@@ -195,6 +221,7 @@ class FerOverlayApp(QObject):
         self.control: ControlWindow | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(_dot_icon("#7a828c"))
+            self.tray.messageClicked.connect(self.open_last_export)  # "Session exported to …"
             menu = QMenu()
             for key in self.menu_order:
                 menu.addAction(self.actions[key])
@@ -208,6 +235,8 @@ class FerOverlayApp(QObject):
         self._refresh_ui()
         if self.settings.overlay_visible:
             self.overlay.show()
+        if self.settings_notice:
+            self._notify(self.settings_notice)
         if not self.settings.privacy_acknowledged and self.show_dialogs:
             QTimer.singleShot(0, lambda: self.show_privacy(first_run=True))
         elif self.show_dialogs:
@@ -244,6 +273,7 @@ class FerOverlayApp(QObject):
         add("show_overlay", "Show overlay", self.set_overlay_visible, True, s.overlay_visible)
         add("compact", "Compact overlay", self.set_compact, True, s.compact)
         add("click_through", "Click-through overlay", self.set_click_through, True, s.click_through)
+        add("tiles", "Indicators on tiles", self.set_tile_indicators, True, s.tile_indicators)
         add("camera", "Virtual camera", self.set_camera, True, False)
         add("export", "Export session…", self.export_dialog)
         add("settings", "Settings…", self.open_settings)
@@ -286,15 +316,22 @@ class FerOverlayApp(QObject):
             )
             self.control.target.setText(f"Analyses: {t}")
             self.control.message.setText(paused or self.state.note)
+            shown = self.last_export is not None and not running
+            if shown:
+                self.control.exported.setText(f"Session exported to {self.last_export.folder}")
+            self.control.exported.setVisible(shown)
+            self.control.open_export.setVisible(shown)
             if not running:
                 self.control.stats.setText("")
             self.control.setWindowTitle("FER Overlay – ANALYSIS ON" if running else "FER Overlay")
+            self.control.fit()
         self.overlay.update()
 
     def _notify(self, text: str) -> None:
         self.message.emit(text)
         if self.control is not None:
             self.control.message.setText(text)
+            self.control.fit()
         if self.tray is not None:
             self.tray.showMessage("FER Overlay", text)
 
@@ -374,23 +411,25 @@ class FerOverlayApp(QObject):
         self.worker = CaptureWorker(
             target,
             self.settings.rate_hz,
+            self.engine,
             self.settings.model_path,
-            keep_frames=self._keep_frames(),
             threads=self.settings.resolved_threads(),
             names=not self.settings.class_only,
         )
         self.thread = QThread()
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
-        self.worker.updated.connect(self._on_update)
+        self.worker.analysed.connect(self._on_result)
         self.worker.paused.connect(self._on_paused)
         self.worker.resumed.connect(self._on_resumed)
         self.worker.failed.connect(self._on_failed)
-        self.worker.target_moved.connect(self._on_target_moved)
         self.worker.ready.connect(self._on_worker_ready)
         self.worker.notice.connect(self._on_notice)
         if target.kind == "region" and target.region is not None:
             self.overlay.follow(target.region)
+        else:
+            self.follower = WindowFollower(target.wid, self)
+            self.follower.moved.connect(self._on_target_moved)
         self._refresh_exclusions()
         self._gc_threshold = gc.get_threshold()
         gc.collect()
@@ -403,14 +442,19 @@ class FerOverlayApp(QObject):
 
     def stop_session(self, export: bool = True, keep_recording: bool = False) -> ExportResult | None:
         """Stop the capture thread; close the log and (by default) export it to the export folder."""
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower.deleteLater()
+            self.follower = None
         if self.worker is not None and self.thread is not None:
-            QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.BlockingQueuedConnection)
+            self.worker.stop()  # thread-safe: the capture loop ends within one capture
             self.thread.quit()
             self.thread.wait(10000)
             self.worker.deleteLater()
             self.thread.deleteLater()
         self.worker = None
         self.thread = None
+        self._show_tiles(None)  # no session: no badges
         self._gc_timer.stop()
         if self._gc_threshold is not None:
             gc.set_threshold(*self._gc_threshold)
@@ -431,23 +475,18 @@ class FerOverlayApp(QObject):
         self._refresh_ui()
         return result
 
-    def _keep_frames(self) -> bool:
-        # Class-only never shows participants, so the gallery camera falls back to the dashboard.
-        return (
-            self.camera is not None
-            and self.settings.camera_mode == "gallery"
-            and not self.settings.class_only
-        )
-
     def _on_worker_ready(self) -> None:
         self.worker_ready = True
 
-    def _on_update(self, u: Update) -> None:
+    def _on_result(self, result: Result, origin: Rect | None = None) -> None:
+        """One capture's Result to the app's sinks: the dashboard (overlay), the session log, the
+        virtual camera, each ``append(result)`` like the engine's sinks."""
         if not self.running:
             return  # a capture queued before Stop
         self.updates += 1
         previous = self.state.update
-        self.state.push(u)
+        self.state.append(result)
+        u = self.state.update
         if self.control is not None:
             rate = 1.0 / max(1e-3, u.timestamp - previous.timestamp) if previous is not None else math.nan
             total = u.timings_ms.get("total", math.nan)
@@ -456,13 +495,15 @@ class FerOverlayApp(QObject):
             )
         if self.recorder is not None:
             try:
-                self.recorder.add(u)
+                self.recorder.append(result)
             except OSError as exc:
                 self._recording_failed(exc)
                 return
         self.overlay.update()
+        self._show_tiles(origin)
+        self._refresh_exclusions()
         if self.camera is not None:
-            self._camera_send()
+            self._camera_send(result)
         if self.state.paused_message:
             self._on_resumed()
 
@@ -528,6 +569,7 @@ class FerOverlayApp(QObject):
             covers.append(self.overlay.screen_rect())
         if self.control is not None and self.control.isVisible():
             covers.append(to_native(self.control.frameGeometry()))
+        covers.extend(self.tiles.screen_rects())  # the badges, never the meeting window under them
         self.worker.set_exclusions(covers)
 
     # ------------------------------------------------------------------------------- overlay
@@ -543,12 +585,29 @@ class FerOverlayApp(QObject):
         self.overlay.set_click_through(on)
         self._save(click_through=on)
 
+    def set_tile_indicators(self, on: bool) -> None:
+        """The per-tile layer over the meeting window (shown with the next capture; never class-only)."""
+        self._save(tile_indicators=on)
+        if not on:
+            self.tiles.hide()
+            self.tiles.clear()
+            self._refresh_exclusions()
+
+    def _show_tiles(self, origin: Rect | None) -> None:
+        wanted = self.settings.tile_indicators and not self.settings.class_only and self.running
+        if not wanted or origin is None or self.state.update is None:
+            if self.tiles.isVisible():
+                self.tiles.hide()
+                self.tiles.clear()
+            return
+        self.tiles.show_result(self.state.update, origin)
+
     # ------------------------------------------------------------------------------- camera
     def set_camera(self, on: bool) -> None:
         if on and self.camera is None:
             w, h = self.settings.camera_wh
             try:
-                self.camera = VirtualCamera(w, h, CAMERA_FPS, self.settings.camera_backend)
+                self.camera = VirtualCamera(w, h, self.state, CAMERA_FPS, self.settings.camera_backend)
             except NoCameraBackend as exc:
                 self.camera_error = str(exc)
                 self.actions["camera"].blockSignals(True)
@@ -556,7 +615,8 @@ class FerOverlayApp(QObject):
                 self.actions["camera"].blockSignals(False)
                 self._notify(self.camera_error)
                 if self.show_dialogs:
-                    self._show_box(QMessageBox.Icon.Warning, self.camera_error)
+                    box = self._show_box(QMessageBox.Icon.Warning, self.camera_error)
+                    box.finished.connect(self._clear_camera_error)  # said in the box: gone after OK
                 return
             self.camera_error = ""
             self._camera_send()
@@ -566,19 +626,16 @@ class FerOverlayApp(QObject):
             self._camera_timer.stop()
             self.camera.close()
             self.camera = None
-        if self.worker is not None:
-            self.worker.set_keep_frames(self._keep_frames())
 
     def set_camera_mode(self, mode: str) -> None:
         """``"dashboard"`` or ``"gallery"`` (the engine's annotated capture; dashboard when class-only)."""
         self._save(camera_mode=mode)
-        if self.worker is not None:
-            self.worker.set_keep_frames(self._keep_frames())
 
-    def _camera_send(self) -> None:
+    def _camera_send(self, result: Result | None = None) -> None:
         if self.camera is not None:
-            mode = "dashboard" if self.settings.class_only else self.settings.camera_mode
-            self.camera.send_state(self.state, mode)
+            # Class-only never shows participants, so the gallery camera falls back to the dashboard.
+            self.camera.mode = "dashboard" if self.settings.class_only else self.settings.camera_mode
+            self.camera.append(result)
 
     def _camera_tick(self) -> None:
         if self.camera is not None:
@@ -599,8 +656,27 @@ class FerOverlayApp(QObject):
             self._notify(self.state.note)
             return None
         self.last_export = result
+        self._refresh_ui()
         self._notify(f"Session exported to {result.folder}")
         return result
+
+    def bring_to_front(self) -> None:
+        """A second start of the app: show this one instead (control window raised, or the tray says
+        so, and the overlay shown)."""
+        if self.control is not None:
+            self.control.showNormal()
+            self.control.raise_()
+            self.control.activateWindow()
+        if not self.overlay.isVisible():
+            self.set_overlay_visible(True)
+        self.overlay.raise_()
+        self._notify("FER Overlay is already running: this is it.")
+
+    def open_last_export(self) -> bool:
+        """Open the folder of the last export in the desktop's file manager."""
+        if self.last_export is None:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export.folder)))
 
     def export_dialog(self) -> None:
         base = self.settings.resolved_export_dir()
@@ -655,10 +731,16 @@ class FerOverlayApp(QObject):
         w.destroyed.connect(lambda *_: self._dialogs.remove(w) if w in self._dialogs else None)
         w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
-    def _show_box(self, icon: QMessageBox.Icon, text: str) -> None:
+    def _show_box(self, icon: QMessageBox.Icon, text: str) -> QMessageBox:
         box = QMessageBox(icon, "FER Overlay", text)
         self._keep(box)
         box.open()
+        return box
+
+    def _clear_camera_error(self) -> None:
+        if self.control is not None and self.control.message.text() == self.camera_error:
+            self.control.message.setText(self.state.paused_message or self.state.note)
+            self.control.fit()
 
     def show_privacy(self, first_run: bool = False) -> PrivacyDialog:
         dlg = PrivacyDialog(None, first_run=first_run)
@@ -684,13 +766,14 @@ class FerOverlayApp(QObject):
             restart = self.running and new.rate_hz != self.settings.rate_hz
             self._save(**{k: getattr(new, k) for k in new.__dataclass_fields__})
             self.state.class_only = new.class_only
+            if new.class_only:
+                self._show_tiles(None)  # never per-participant badges in class-only mode
             self.state.sparkline_minutes = new.sparkline_minutes
             if self.recorder is not None and new.class_only and not self.recorder.class_only:
                 self.recorder.set_class_only()  # from now on, and the whole session's export
             elif self.recorder is not None and not new.class_only and self.recorder.class_only:
                 self._notify("Participant rows are recorded again from the next session on.")
             if self.worker is not None:
-                self.worker.set_keep_frames(self._keep_frames())
                 self.worker.set_names(not new.class_only)
             if restart:
                 self.stop_session(export=False, keep_recording=True)
@@ -751,6 +834,7 @@ class FerOverlayApp(QObject):
         for w in list(self._dialogs):
             w.close()
         self.overlay.close()
+        self.tiles.close()
         if self.control is not None:
             self.control.blockSignals(True)
             c, self.control = self.control, None
@@ -760,6 +844,9 @@ class FerOverlayApp(QObject):
             self.tray.hide()
 
 
+ALREADY_RUNNING = "FER Overlay is already running: its window was brought to the front"
+
+
 def run_app(argv: list[str] | None = None) -> int:
     """Start the desktop app (what ``fer-overlay`` with no subcommand runs); returns the exit code."""
     parser = argparse.ArgumentParser(prog="fer-overlay", description="FER Overlay desktop app")
@@ -767,11 +854,20 @@ def run_app(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", action="store_true", help="start a session on the remembered target")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    name = instance_name(str(Path(args.settings).resolve()) if args.settings else "")
+    if ask_running(name):
+        print(
+            "fer-overlay: FER Overlay is already running: its window was brought to the front",
+            file=sys.stderr,
+        )
+        return 0
     qapp.setApplicationName("fer-overlay")
     qapp.setOrganizationName("FER Overlay")
     qapp.setApplicationDisplayName("FER Overlay")
     store = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else default_store()
     app = FerOverlayApp(store)
+    single = SingleInstance(name, app)
+    single.activated.connect(app.bring_to_front)
     qapp.setQuitOnLastWindowClosed(False)
     if args.start:
         QTimer.singleShot(0, app.start_session)
@@ -782,5 +878,6 @@ def run_app(argv: list[str] | None = None) -> int:
     wake.timeout.connect(lambda: None)  # returns to Python now and then, so that signal handlers run
     wake.start(250)
     code = qapp.exec()
+    single.close()
     app.shutdown()
     return int(code)

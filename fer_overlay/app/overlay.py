@@ -20,10 +20,11 @@ from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPai
 from PySide6.QtWidgets import QSizeGrip, QWidget
 
 from fer_overlay.app.dpi import to_logical, to_native
-from fer_overlay.app.engine import CAMERA_OFF, NO_FACE, Update
-from fer_overlay.app.style import ANALYSIS_ON, draw_face_icon, emotion_colour
-from fer_overlay.app.windows import Rect
+from fer_overlay.app.engine import CAMERA_OFF, NO_FACE, Update, to_update
+from fer_overlay.app.style import ANALYSIS_ON, CONFIDENT, draw_face_icon, emotion_colour
+from fer_overlay.frames import Result
 from fer_overlay.labels import EMOTIONS
+from fer_overlay.windows import Rect
 
 FULL_SIZE = QSize(340, 600)
 COMPACT_SIZE = QSize(240, 118)
@@ -47,6 +48,10 @@ class DashboardState:
     sparkline_minutes: float = 5.0
     started_at: float = 0.0
 
+    def append(self, result: Result) -> None:
+        """The overlay's sink: one engine Result becomes what the dashboard paints."""
+        self.push(to_update(result))
+
     def push(self, u: Update) -> None:
         self.update = u
         self.history.append((u.timestamp, u.engagement))
@@ -60,6 +65,8 @@ class RowText:
     emotion: str
     confidence: str
     emotion_index: int
+    coloured: bool = False
+    """Painted in its label's colour: the probability is at least ``CONFIDENT``."""
 
 
 def row_texts(u: Update | None) -> list[RowText]:
@@ -72,7 +79,8 @@ def row_texts(u: Update | None) -> list[RowText]:
         elif r.state == NO_FACE or r.emotion < 0:
             out.append(RowText(r.label, "no face", "", -1))
         else:
-            out.append(RowText(r.label, EMOTIONS[r.emotion], f"{100 * r.confidence:.0f}%", r.emotion))
+            sure = r.confidence >= CONFIDENT
+            out.append(RowText(r.label, EMOTIONS[r.emotion], f"{100 * r.confidence:.0f}%", r.emotion, sure))
     return out
 
 
@@ -83,6 +91,18 @@ def empty_text(s: DashboardState) -> str:
     if not s.update.rows:  # analysed, but no tile and no face: say so rather than show an empty list
         return "No participants found: is the meeting's gallery view on screen?"
     return ""
+
+
+LEGEND = (
+    "Engagement indicator (the gauge, 0–100): how many faces are turned to the screen, and how "
+    "positive their expressions look. 80 = facing the screen with a neutral face; more when smiling, "
+    "less when looking sad or angry, towards 0 when looking away. An indicator of what the camera "
+    "sees, not of attention or learning (docs/ENGAGEMENT.md).\n"
+    "Class emotion mix: the share of each expression among the faces seen.\n"
+    "A participant's % is how sure the model is of that label (smoothed over the last seconds); "
+    f"a row has its label's colour only from {100 * CONFIDENT:.0f}% on, below that it is a guess."
+)
+"""The overlay's tooltip and the legend of docs/APP.md, in plain words."""
 
 
 def _font(size: float, bold: bool = False) -> QFont:
@@ -243,6 +263,16 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
             )
         else:
             rows = row_texts(u)
+            if rows:  # what a row's % means, where the rows are (also when the overlay is click-through)
+                p.setPen(dim)
+                p.setFont(_font(7 * scale))
+                p.drawText(
+                    QRectF(x0, y, w, 12 * scale),
+                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                    f"% = how sure the model is · coloured from {100 * CONFIDENT:.0f}%",
+                )
+                p.setFont(_font(8.5 * scale))
+                y += 13 * scale
             rh = ROW_H * scale
             # A wide picture (the camera's 16:9) lays the rows out in columns of ~320 scaled pixels.
             cols = max(1, int(w // (320 * scale)))
@@ -258,11 +288,14 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
                     p.setPen(Qt.PenStyle.NoPen)
                     p.setBrush(QColor(255, 255, 255, 12))
                     p.drawRect(QRectF(rx - 4, ry, cw + 8, rh))
-                draw_face_icon(p, QRectF(rx, ry + 3 * scale, rh - 6 * scale, rh - 6 * scale), r.emotion_index)
+                icon = QRectF(rx, ry + 3 * scale, rh - 6 * scale, rh - 6 * scale)
+                draw_face_icon(p, icon, r.emotion_index, muted=not r.coloured)
                 p.setPen(fg)
                 tr = QRectF(rx + rh, ry, cw - rh, rh)
                 p.drawText(tr, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, r.label)
-                p.setPen(emotion_colour(r.emotion_index) if r.emotion_index >= 0 else dim)
+                p.setPen(
+                    emotion_colour(r.emotion_index) if r.coloured else fg if r.emotion_index >= 0 else dim
+                )
                 p.drawText(
                     tr.adjusted(44 * scale, 0, 0, 0),
                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -298,6 +331,32 @@ def render_dashboard(s: DashboardState, width: int, height: int) -> QImage:
     return img
 
 
+def _screen_of(window: QRect) -> QRect:
+    """The available area of the screen the meeting window is on (most of it, when it spans two or
+    hangs off one), in logical pixels."""
+    best, area = QGuiApplication.primaryScreen(), -1
+    for screen in QGuiApplication.screens():
+        part = screen.geometry().intersected(window)
+        if part.width() * part.height() > area:
+            best, area = screen, part.width() * part.height()
+    return best.availableGeometry() if best is not None else QRect(0, 0, 1 << 15, 1 << 15)
+
+
+def on_screen(pos: QPoint, size: QSize, window: QRect, avail: QRect) -> QPoint:
+    """Where the panel goes so that all of it is on ``avail``: at ``pos`` when it fits; past the right
+    edge, flipped to the window's left side when there is room there, else inside the screen's right
+    edge; then moved down or up onto the screen (a window dragged above the top keeps the header and
+    gauge visible)."""
+    x, y = pos.x(), pos.y()
+    right, bottom = avail.x() + avail.width(), avail.y() + avail.height()
+    if x + size.width() > right:
+        left = window.x() - PIN_MARGIN - size.width()
+        x = left if left >= avail.x() else right - size.width()
+    x = max(avail.x(), min(x, right - size.width()))
+    y = max(avail.y(), min(y, bottom - size.height()))
+    return QPoint(x, y)
+
+
 class OverlayWindow(QWidget):
     """The floating panel. ``moved_by_user`` fires after a drag so the controller can store the offset."""
 
@@ -318,6 +377,7 @@ class OverlayWindow(QWidget):
         self.setWindowTitle("FER Overlay – class indicators")
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+        self.setToolTip(LEGEND)
         self.state = state
         self.full_size = QSize(FULL_SIZE)
         self.resize(self.full_size)
@@ -424,14 +484,13 @@ class OverlayWindow(QWidget):
         """
         w = to_logical(window)
         self.anchor = w
+        avail = _screen_of(w)
         if self.offset is None:
-            screen = QGuiApplication.screenAt(w.center()) or QGuiApplication.primaryScreen()
-            avail = screen.availableGeometry() if screen is not None else QRect(0, 0, 1 << 15, 1 << 15)
             if w.x() + w.width() + PIN_MARGIN + self.width() <= avail.right():
                 self.offset = QPoint(PIN_MARGIN, 0)
             else:
                 self.offset = QPoint(-self.width() - PIN_MARGIN, PIN_MARGIN + 40)
-        target = self._anchor_point() + self.offset
+        target = on_screen(self._anchor_point() + self.offset, self.size(), w, avail)
         if target != self.pos():
             self.move(target)
 

@@ -8,12 +8,12 @@ privacy notice can be suppressed the same way a user who has read it suppresses 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
-from fer_overlay.app.windows import Rect
+from fer_overlay.windows import Rect
 
 CAMERA_MODES = ("dashboard", "gallery")
 
@@ -39,6 +39,8 @@ class AppSettings:
     """Hide per-participant rows and leave them out of the log and exports: class-wide figures only."""
     compact: bool = False
     click_through: bool = False
+    tile_indicators: bool = False
+    """Each participant's indicator on their own tile (a click-through layer over the meeting window)."""
     overlay_visible: bool = True
     privacy_acknowledged: bool = False
     export_dir: str = ""
@@ -86,36 +88,104 @@ class AppSettings:
         return Path(self.data_dir or default_data_dir())
 
     @staticmethod
-    def load(store: QSettings) -> AppSettings:
-        """Read from ``store``; values of the wrong type fall back to the defaults instead of crashing."""
-        values = {}
+    def load(store: QSettings) -> tuple[AppSettings, list[str]]:
+        """Read from ``store``, every key checked on its own (:data:`CHECKS`): a value of the wrong
+        type or out of range falls back to that key's default, the others are kept. Returns the
+        settings and the keys that fell back, for the app to say once."""
+        values, rejected = {}, []
         defaults = AppSettings()
         for f in fields(AppSettings):
             default = getattr(defaults, f.name)
             raw = store.value(f.name, default)
             try:
-                if isinstance(default, bool):
-                    value = raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes")
-                elif isinstance(default, int):
-                    value = int(raw)
-                elif isinstance(default, float):
-                    value = float(raw)
-                else:
-                    value = str(raw)
+                values[f.name] = _check(f.name, default, raw)
             except (TypeError, ValueError):
-                value = default
-            values[f.name] = value
-        s = AppSettings(**values)
-        if not 0.1 <= s.rate_hz <= 30:
-            s = replace(s, rate_hz=defaults.rate_hz)
-        if s.camera_mode not in CAMERA_MODES:
-            s = replace(s, camera_mode=defaults.camera_mode)
-        return s
+                values[f.name] = default
+                rejected.append(f.name)
+        return AppSettings(**values), rejected
 
     def save(self, store: QSettings) -> None:
         for key, value in asdict(self).items():
             store.setValue(key, value)
         store.sync()
+
+
+def _pair(low: tuple[int, int], high: tuple[int, int]):
+    """A ``"w,h"``-style text whose two numbers lie within ``low``..``high`` ("" = unset)."""
+
+    def check(text: str) -> str:
+        parts = _ints(text, 2) if text else ()
+        if parts is None or (
+            parts and not all(lo <= v <= hi for v, lo, hi in zip(parts, low, high, strict=True))
+        ):
+            raise ValueError(text)
+        return text
+
+    return check
+
+
+def _region(text: str) -> str:
+    parts = _ints(text, 4) if text else ()
+    if parts is None or (parts and (parts[2] <= 0 or parts[3] <= 0)):
+        raise ValueError(text)
+    return text
+
+
+def _within(low: float, high: float):
+    def check(value):
+        if not low <= value <= high:
+            raise ValueError(value)
+        return value
+
+    return check
+
+
+def _one_of(*choices: str):
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(value)
+        return value
+
+    return check
+
+
+CHECKS = {
+    "rate_hz": _within(0.1, 30),
+    "sparkline_minutes": _within(1, 60),  # the Settings dialog's range
+    "export_interval_s": _within(0.5, 3600),
+    "analysis_threads": _within(0, 64),
+    "target_wid": _within(0, 2**63),
+    "target_kind": _one_of("", "window", "region"),
+    "camera_mode": _one_of(*CAMERA_MODES),
+    "region": _region,
+    "overlay_offset": _pair((-100_000, -100_000), (100_000, 100_000)),
+    "overlay_size": _pair((240, 118), (8000, 8000)),  # the smallest the overlay can be resized to
+    "camera_size": _pair((160, 120), (3840, 2160)),
+}
+"""Per key, beyond its type: what a valid value is (raise ValueError otherwise)."""
+
+
+def _check(name: str, default, raw):
+    """``raw`` from the store as the type of ``default``, checked by :data:`CHECKS`."""
+    if isinstance(default, bool):
+        text = str(raw).strip().lower()
+        if not isinstance(raw, bool) and text not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(raw)
+        value = raw if isinstance(raw, bool) else text in ("true", "1", "yes")
+    elif isinstance(default, int):
+        number = float(raw)
+        if number != int(number):
+            raise ValueError(raw)
+        value = int(number)
+    elif isinstance(default, float):
+        value = float(raw)
+        if value != value:  # NaN
+            raise ValueError(raw)
+    elif isinstance(raw, str):
+        value = raw
+    else:  # QSettings gives a list for "a, b" and numbers as str; a list is not a path or a title
+        raise TypeError(raw)
+    return CHECKS[name](value) if name in CHECKS else value
 
 
 def _ints(text: str, n: int) -> tuple[int, ...] | None:

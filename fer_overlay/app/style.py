@@ -21,6 +21,9 @@ EMOTION_COLOURS: dict[str, str] = {
     "Neutral": "#9aa3ad",
 }
 STATE_COLOUR = "#5c636b"
+CONFIDENT = 0.5
+"""A participant's row gets its label's colour only from this probability on: below it the label is
+the model's best guess among close ones ("Angry 27%"), and a red row would say more than the model."""
 ANALYSIS_ON = "#d93636"
 
 
@@ -28,14 +31,15 @@ def emotion_colour(index: int) -> QColor:
     return QColor(EMOTION_COLOURS[EMOTIONS[index]] if index >= 0 else STATE_COLOUR)
 
 
-def draw_face_icon(p: QPainter, rect: QRectF, emotion: int) -> None:
-    """A round face whose mouth, eyes and brows say the class; a grey dashed circle for none."""
+def draw_face_icon(p: QPainter, rect: QRectF, emotion: int, muted: bool = False) -> None:
+    """A round face whose mouth, eyes and brows say the class; a grey dashed circle for none.
+    ``muted`` paints the face grey: a label the model is not sure of gets no class colour."""
     p.save()
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
     d = min(rect.width(), rect.height())
     c = rect.center()
     r = d / 2 - 1
-    colour = emotion_colour(emotion)
+    colour = QColor(EMOTION_COLOURS["Neutral"]) if muted and emotion >= 0 else emotion_colour(emotion)
     if emotion < 0:
         p.setPen(QPen(colour, max(1.0, d / 14), Qt.PenStyle.DashLine))
         p.setBrush(Qt.BrushStyle.NoBrush)

@@ -5,7 +5,7 @@ camera needs a backend installed outside Python (v4l2loopback on Linux, OBS Virt
 and macOS, Unity Capture on Windows); where none is there, :class:`NoCameraBackend` carries a message
 that says exactly that. Frames are RGB of a fixed size (1280x720 by default); the latest frame is
 re-sent on a steady clock, because camera consumers expect a steady rate, not 2 Hz. The gallery mode
-shows the engine's annotated capture (its ``Annotator``).
+shows the engine's annotated capture (its ``Annotator``, drawn in the GUI thread at the capture rate).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import numpy as np
 from PySide6.QtGui import QImage
 
 from fer_overlay.app.overlay import DashboardState, render_dashboard
+from fer_overlay.frames import Result
+from fer_overlay.sinks.annotate import Annotator, letterbox
 
 NO_BACKEND_HELP = (
     "No virtual-camera backend is available. Install one and try again: v4l2loopback on Linux "
@@ -36,19 +38,17 @@ def qimage_to_rgb(img: QImage) -> np.ndarray:
 
 def letterbox_rgb(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
     """Fit a BGR picture into ``width`` x ``height`` (black bars), as RGB for the camera."""
-    h, w = bgr.shape[:2]
-    f = min(width / w, height / h)
-    small = cv2.resize(bgr, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
-    out = np.zeros((height, width, 3), np.uint8)
-    oy, ox = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
-    out[oy : oy + small.shape[0], ox : ox + small.shape[1]] = small
-    return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(letterbox(bgr, width, height), cv2.COLOR_BGR2RGB)
 
 
 class VirtualCamera:
-    """One open pyvirtualcam camera; ``send_state`` renders and sends, ``resend`` repeats the last frame."""
+    """One open pyvirtualcam camera, a sink of the app: ``append(result)`` renders ``state`` (the
+    dashboard, after the dashboard took the same result) or, in ``mode`` "gallery", the engine's
+    annotated capture, and sends it; ``resend`` repeats the last frame on the camera's clock."""
 
-    def __init__(self, width: int, height: int, fps: float = 10.0, backend: str = "") -> None:
+    def __init__(
+        self, width: int, height: int, state: DashboardState, fps: float = 10.0, backend: str = ""
+    ) -> None:
         import pyvirtualcam
 
         try:
@@ -58,7 +58,10 @@ class VirtualCamera:
         except (RuntimeError, KeyError, OSError, ValueError) as exc:
             detail = str(exc).strip().replace("\n", "; ")
             raise NoCameraBackend(NO_BACKEND_HELP + (f"\n(details: {detail})" if detail else "")) from exc
-        self.width, self.height = width, height
+        self.width, self.height, self.state = width, height, state
+        self.mode = "dashboard"
+        """``"dashboard"`` or ``"gallery"`` (the app keeps the dashboard in class-only mode)."""
+        self._annotator: Annotator | None = None
         self._last: np.ndarray | None = None
         self.frames_sent = 0
 
@@ -66,11 +69,22 @@ class VirtualCamera:
     def device(self) -> str:
         return self.cam.device
 
-    def send_state(self, state: DashboardState, mode: str) -> None:
-        if mode == "gallery" and state.update is not None and state.update.frame is not None:
-            frame = letterbox_rgb(state.update.frame, self.width, self.height)
+    def __enter__(self) -> VirtualCamera:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def append(self, result: Result | None = None) -> None:
+        """Send the picture of this capture (None: the dashboard as it is now, e.g. when switched on)."""
+        if self.mode == "gallery" and result is not None:
+            if self._annotator is None:
+                self._annotator = Annotator()
+            frame = letterbox_rgb(
+                self._annotator.annotate(result.frame.image, result), self.width, self.height
+            )
         else:
-            frame = qimage_to_rgb(render_dashboard(state, self.width, self.height))
+            frame = qimage_to_rgb(render_dashboard(self.state, self.width, self.height))
         self._last = frame
         self._send(frame)
 

@@ -112,10 +112,25 @@ class Annotator:
             )
 
 
+def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Fit a picture into ``width`` x ``height``, aspect kept, with black bars (same channel order)."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    f = min(width / w, height / h)
+    small = cv2.resize(image, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+    out = np.zeros((height, width, *image.shape[2:]), image.dtype)
+    oy, ox = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    out[oy : oy + small.shape[0], ox : ox + small.shape[1]] = small
+    return out
+
+
 class AnnotatedWriter:
     """Write annotated frames: ``.png``/``.jpg`` keeps the last frame, ``.mp4`` every frame.
 
-    The video's frame rate is the analysis rate, so playback runs at real speed."""
+    The video's frame rate is the analysis rate, so playback runs at real speed. A video has one frame
+    size, the first frame's: a later frame of another size (a folder of mixed pictures) is letterboxed
+    into it, and ``letterboxed`` counts them (the CLI says so in a note)."""
 
     def __init__(self, path: str | Path, fps: float = 2.0, annotator: Annotator | None = None) -> None:
         self.path = Path(path)
@@ -127,7 +142,10 @@ class AnnotatedWriter:
         self.annotator = annotator or Annotator()
         self._writer: cv2.VideoWriter | None = None
         self._last: np.ndarray | None = None
+        self.size: tuple[int, int] | None = None
+        """The video's (width, height): its first frame's."""
         self.frames = 0
+        self.letterboxed = 0
 
     def __enter__(self) -> AnnotatedWriter:
         existed = self.path.exists()
@@ -144,11 +162,15 @@ class AnnotatedWriter:
         if self.video:
             if self._writer is None:
                 h, w = scene.shape[:2]
+                self.size = (w, h)
                 self._writer = cv2.VideoWriter(
                     str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h)
                 )
                 if not self._writer.isOpened():
                     raise SinkError(f"cannot write video {self.path}")
+            if scene.shape[1::-1] != self.size:  # OpenCV would drop it without a word
+                scene = letterbox(scene, *self.size)  # type: ignore[misc]
+                self.letterboxed += 1
             self._writer.write(scene)
             self.frames += 1
         self._last = scene

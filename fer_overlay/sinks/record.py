@@ -83,20 +83,48 @@ class _Acc:
         ]
 
 
-def _accumulate(accs: dict[str, _Acc], result: Result) -> None:
-    people = result.participants
-    for i in range(len(people)):
-        acc = accs.setdefault(str(int(people.id[i])), _Acc())
-        acc.add(people.state[i] == FACE, people.probs[i], float(people.engagement[i]))
-        if people.name is not None and people.name[i]:
-            acc.name = str(people.name[i])
-    snap = result.snapshot
-    accs.setdefault("class", _Acc()).add(
-        snap.with_face > 0,
-        snap.distribution,
-        snap.engagement,
-        share=snap.with_face / max(1, snap.participants),
-    )
+@dataclass(frozen=True)
+class Observation:
+    """What one frame says about one participant (or, ``who == "class"``, the class): the values a row
+    of the session CSV averages. A frame's observations are also what the per-frame log stores, so a
+    log read back feeds the same accumulators as live results (:func:`replay`)."""
+
+    who: str
+    face: bool
+    probs: np.ndarray | None
+    engagement: float
+    share: float | None = None
+    """The class only: the share of participants with a face in this frame."""
+    name: str = ""
+    """The name label read on the participant's tile ("" when none was read or names are off)."""
+
+
+def observations(result: Result, class_only: bool = False) -> list[Observation]:
+    """The frame's observations, participants (none with ``class_only``) then the class."""
+    people, snap = result.participants, result.snapshot
+    out = []
+    if not class_only:
+        for i in range(len(people)):
+            out.append(
+                Observation(
+                    str(int(people.id[i])),
+                    bool(people.state[i] == FACE),
+                    people.probs[i],
+                    float(people.engagement[i]),
+                    name=str(people.name[i]) if people.name is not None and people.name[i] else "",
+                )
+            )
+    share = snap.with_face / max(1, snap.participants)
+    out.append(Observation("class", snap.with_face > 0, snap.distribution, float(snap.engagement), share))
+    return out
+
+
+def _accumulate(accs: dict[str, _Acc], obs: list[Observation]) -> None:
+    for o in obs:
+        acc = accs.setdefault(o.who, _Acc())
+        acc.add(o.face, o.probs, o.engagement, o.share)
+        if o.name:
+            acc.name = o.name
 
 
 class CsvAppender:
@@ -143,12 +171,16 @@ class CsvAppender:
 
 
 class SessionRecorder:
-    """Append rows every ``interval`` seconds of source time (default 10 s) to ``path``."""
+    """Append rows every ``interval`` seconds of source time (default 10 s) to ``path``.
 
-    def __init__(self, path: str | Path, interval: float = 10.0) -> None:
-        if interval <= 0:
+    ``interval=None`` writes every frame's rows at once (``frames`` = 1, ``time_s`` the frame's own
+    time): the app's crash-safe live log, which :func:`replay` turns into the interval CSV and the
+    summary at export. ``class_only`` leaves out every participant row."""
+
+    def __init__(self, path: str | Path, interval: float | None = 10.0, class_only: bool = False) -> None:
+        if interval is not None and interval <= 0:
             raise ValueError("interval must be positive")
-        self.path, self.interval = Path(path), interval
+        self.path, self.interval, self.class_only = Path(path), interval, class_only
         self._accs: dict[str, _Acc] = {}
         self._start: float | None = None
         self._last_t = 0.0
@@ -161,13 +193,22 @@ class SessionRecorder:
         return self
 
     def append(self, result: Result) -> None:
-        t = result.frame.timestamp
+        self.add(result.frame.timestamp, observations(result, self.class_only))
+
+    def add(self, t: float, obs: list[Observation]) -> None:
+        """One frame's observations at source time ``t`` (what :meth:`append` and :func:`replay` call)."""
+        if self.class_only:
+            obs = [o for o in obs if o.who == "class"]
+        if self.interval is None:
+            _accumulate(self._accs, obs)
+            self._flush(t)
+            return
         if self._start is None:
             self._start = t
         while t - self._start >= self.interval:  # close every interval this frame is past
             self._flush(self._start + self.interval)
             self._start += self.interval
-        _accumulate(self._accs, result)
+        _accumulate(self._accs, obs)
         self._last_t = t
 
     def _flush(self, time_s: float) -> None:
@@ -215,11 +256,16 @@ class SummaryWriter:
         return self
 
     def append(self, result: Result) -> None:
-        _accumulate(self._accs, result)
-        snap = result.snapshot
-        self._series.append(result.frame.timestamp)
-        self._series.append(snap.engagement)
-        self._series.extend(np.asarray(snap.distribution, np.float64).tolist())
+        self.add(result.frame.timestamp, observations(result))
+
+    def add(self, t: float, obs: list[Observation]) -> None:
+        """One frame's observations at source time ``t`` (the class's is the last)."""
+        _accumulate(self._accs, obs)
+        cls = obs[-1]
+        mix = cls.probs if cls.probs is not None else np.full(len(EMOTIONS), np.nan)
+        self._series.append(t)
+        self._series.append(cls.engagement)
+        self._series.extend(np.asarray(mix, np.float64).tolist())
 
     def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Times, gauge and the (frames, 7) mix recorded so far."""
@@ -273,3 +319,52 @@ class SummaryWriter:
             fig.savefig(self.png, dpi=100)
         finally:
             plt.close(fig)
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_log(path: str | Path) -> list[tuple[float, list[Observation]]]:
+    """A per-frame log (``SessionRecorder(interval=None)``) read back: ``(time_s, observations)`` per
+    frame, in order. A frame whose class row is missing or torn (a crash mid-write) is left out."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    frames: list[tuple[float, list[Observation]]] = []
+    pending: list[Observation] = []
+    for row in rows:
+        if row.get("engagement") is None:  # torn last line
+            break
+        probs = np.array([_num(row[f"p_{e}"]) for e in EMOTIONS])
+        seen = not np.isnan(probs).any()
+        share = _num(row["face_present_share"])
+        if row["kind"] == "participant":
+            pending.append(
+                Observation(
+                    row["participant"],
+                    seen,
+                    probs if seen else None,
+                    _num(row["engagement"]),
+                    name=row.get("name") or "",
+                )
+            )
+            continue
+        pending.append(Observation("class", seen, probs if seen else None, _num(row["engagement"]), share))
+        frames.append((_num(row["time_s"]), pending))
+        pending = []
+    return frames
+
+
+def replay(path: str | Path, *sinks: SessionRecorder | SummaryWriter, class_only: bool = False) -> int:
+    """Feed a per-frame log to entered sinks (the interval CSV, the summary); returns the frame count.
+    ``class_only`` drops the participants' observations (class-only switched on mid-session)."""
+    frames = read_log(path)
+    for t, obs in frames:
+        if class_only:
+            obs = [o for o in obs if o.who == "class"]
+        for sink in sinks:
+            sink.add(t, obs)
+    return len(frames)

@@ -1,11 +1,13 @@
-"""Other applications' top-level windows: list them and read their on-screen geometry.
+"""Other applications' top-level windows: list them, find one by title and read its geometry.
 
-Qt cannot enumerate foreign windows, so this is the one module that talks to the platform's window
-system. On X11 it runs ``xprop``/``xwininfo`` (package ``x11-utils``): with a window manager the
-EWMH ``_NET_CLIENT_LIST`` names the application windows; without one (Xvfb, kiosks) the children of the
-root window are the top-level windows. On Windows it calls ``EnumWindows``/``GetWindowRect`` through
-ctypes. Elsewhere (macOS, Wayland without XWayland) it raises :class:`WindowSystemError` with a
-message that says to use "Draw region" instead.
+The one module that talks to the platform's window system (no Qt in it: Qt cannot enumerate foreign
+windows): :class:`~fer_overlay.sources.ScreenSource` follows a window through it for the CLI's
+``window:TITLE`` and for the app, whose window chooser lists windows with it. On X11 it runs
+``xprop``/``xwininfo`` (package ``x11-utils``): with a window manager the EWMH ``_NET_CLIENT_LIST``
+names the application windows; without one (Xvfb, kiosks) the children of the root window are the top-
+level windows. On Windows it calls ``EnumWindows``/``GetWindowRect`` through ctypes. Elsewhere (macOS,
+Wayland without XWayland) it raises :class:`WindowSystemError` with a message that says to use "Draw
+region" instead.
 
 Geometry is always the window's absolute rectangle in virtual-screen pixels, the coordinates mss
 captures in; a window that disappeared gives ``None`` so the caller can pause rather than crash.
@@ -239,6 +241,11 @@ def list_windows(exclude: set[int] | frozenset[int] = frozenset()) -> list[Windo
         if viewable and title and rect.width >= 64 and rect.height >= 48:
             windows.append(WindowInfo(wid, title, rect))
     return windows
+
+
+def find_window(title: str, exclude: set[int] | frozenset[int] = frozenset()) -> WindowInfo | None:
+    """The visible top-level window titled exactly ``title`` (the first listed), None without one."""
+    return next((w for w in list_windows(exclude) if w.title == title), None)
 
 
 def window_rect(wid: int) -> Rect | None:

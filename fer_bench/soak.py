@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_bench.data import fer2013_path
+from fer_bench.synthetic import grid_for, make_gallery
 from fer_overlay.frames import Frame
-from fer_overlay.synthetic import grid_for, make_gallery
 
 SCENES = 6
 SCENE_S = 30.0
@@ -145,13 +146,10 @@ def size_for(tiles: int) -> tuple[int, int]:
 
 
 def _load_faces(n: int) -> np.ndarray:
-    from training.data import default_csv_path, load_fer2013
+    from training.data import load_fer2013
 
-    path = default_csv_path()
-    if not path.exists():
-        raise FileNotFoundError(f"FER2013 not found at {path} (set FER2013_CSV)")
-    faces = load_fer2013(path)["PrivateTest"].faces[:n].copy()
-    gc.collect()  # the rest of the data set is dropped before memory is measured
+    faces = load_fer2013(fer2013_path())["PrivateTest"].faces[:n].copy()
+    gc.collect()  # not the cached load_split: the rest is dropped before memory is measured
     return faces
 
 
