@@ -20,10 +20,10 @@ import pytest
 from conftest import require
 from galleries import gallery
 
-from fer_overlay.app.engine import Analyzer, to_update
+from fer_overlay.app.engine import Engine, to_update
 from fer_overlay.classify import default_model_path
 from fer_overlay.faces import FaceDetector
-from fer_overlay.frames import Tiles
+from fer_overlay.frames import Frame, Tiles
 from fer_overlay.names import NameReader, clean
 from fer_overlay.sinks.record import SessionRecorder
 from fer_overlay.track import Identities, Tracker, reading_order
@@ -229,22 +229,23 @@ def test_truncation_marks_are_written_as_three_dots():
 def test_class_wide_mode_never_reads_shows_or_exports_names(fer2013, tmp_path):
     require(default_model_path().is_file(), f"no model at {default_model_path()}")
     image, _ = labelled(fer2013, seed=6)
-    named = Analyzer(names=True)
+    engine = Engine()  # the app's engine: one pipeline, names switched by the setting
+    named = engine.pipeline(names=True)
     for k in range(30):  # live: labels are read within a time budget per capture, over a few captures
-        result = named.process(image, 0.5 * k)
-        if k and named._session.pipeline.tracker.reads == 0:  # the first live frame reads no label
+        result = named(Frame(image, 0.5 * k, k, "screen"))
+        if k and named.tracker.reads == 0:  # the first live frame reads no label
             break
     require((result.participants.name != "").sum() >= 6, "tile finder found too few labelled tiles")
     assert set(result.participants.name) <= set(NAMES) | {""}
-    assert {r.label for r in to_update(result, 0.0).rows} & set(NAMES)
+    assert {r.label for r in to_update(result).rows} & set(NAMES)
     # Switched to class-wide figures only mid-session: the names read so far are forgotten.
     named.names = False
-    later = named.process(image, 20.0)
+    later = named(Frame(image, 20.0, 31, "screen"))
     assert set(later.participants.name) == {""}
-    assert all(r.label.startswith("#") for r in to_update(later, 20.0).rows)
-    private = Analyzer(names=False)
-    r = private.process(image, 0.0)
-    assert set(r.participants.name) == {""} and private._session.pipeline.tracker.reads == 0
+    assert all(r.label.startswith("#") for r in to_update(later).rows)
+    private = engine.pipeline(names=False)  # a new session in class-wide mode
+    r = private(Frame(image, 0.0, 0, "screen"))
+    assert set(r.participants.name) == {""} and private.tracker.reads == 0
     with SessionRecorder(tmp_path / "s.csv") as rec:
         rec.append(r)
         rec.append(later)

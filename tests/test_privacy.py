@@ -3,7 +3,7 @@
 Sockets are watched with Python's audit hooks (``sys.addaudithook``: every ``socket.*`` event, e.g.
 ``socket.__new__``, ``socket.connect``, ``socket.bind``, ``socket.getaddrinfo``) in the real command
 (``fer-overlay analyze`` in its own process), in an engine :class:`Session` and in the app's engine
-path (its :class:`Analyzer`) in this process, and in the desktop app running a whole session in its
+path (its :class:`Engine` pipeline) in this process, and in the desktop app running a whole session in its
 own process. Audit hooks see what Python code does; native libraries (ONNX Runtime, OpenCV, Qt) are
 not audited. The app talks to the X server through its Unix socket inside Qt's C++ code, which is the
 display it draws on, not the network.
