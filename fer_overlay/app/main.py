@@ -419,6 +419,9 @@ class FerOverlayApp(QObject):
         self.thread = QThread()
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
+        # The worker lives in that thread: Qt deletes it there as the thread finishes (a deleteLater
+        # posted to a finished thread never runs, and kept every session's worker and last capture).
+        self.thread.finished.connect(self.worker.deleteLater)
         self.worker.analysed.connect(self._on_result)
         self.worker.paused.connect(self._on_paused)
         self.worker.resumed.connect(self._on_resumed)
@@ -450,7 +453,6 @@ class FerOverlayApp(QObject):
             self.worker.stop()  # thread-safe: the capture loop ends within one capture
             self.thread.quit()
             self.thread.wait(10000)
-            self.worker.deleteLater()
             self.thread.deleteLater()
         self.worker = None
         self.thread = None
