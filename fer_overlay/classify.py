@@ -1,8 +1,8 @@
 """Expression classification of 48x48 gray faces with ONNX Runtime: one batched call per frame.
 
-The runtime never imports torch. Every model in ``fer_overlay/models/`` (inside the package, so that an
-installed wheel carries it; ``training.export`` writes there) honours one input contract (written
-in its metrics JSON as well): input ``"input"``, ``float32 (N, 1, 48, 48)``, gray pixels / 255;
+The runtime never imports torch. Every model in ``exported/`` (``training.export`` writes there; an
+installed wheel carries it as ``fer_overlay/models/``) honours one input contract (written in its
+metrics JSON as well): input ``"input"``, ``float32 (N, 1, 48, 48)``, gray pixels / 255;
 output ``"probs"``, ``float32 (N, 7)`` softmax probabilities in FER2013 label order. A model trained
 on normalised faces names its per-face normalisation (``input_contract.face_normalisation`` in the
 JSON, see :mod:`fer_overlay.facenorm`); the classifier applies it to every crop, so training and
@@ -31,7 +31,10 @@ import numpy as np
 from fer_overlay.facenorm import FACE_NORMS, normalise_faces
 from fer_overlay.labels import EMOTIONS
 
-EXPORTED_DIR = Path(__file__).resolve().parent / "models"  # package data: every *.onnx/*.json there ships
+_PACKAGED = Path(__file__).resolve().parent / "models"  # a wheel or the desktop build: package data
+EXPORTED_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[1] / "exported"
+"""Where the shipped models are: ``exported/`` in a source checkout, which a built wheel and the desktop
+build carry as ``fer_overlay/models/`` (pyproject.toml maps the one to the other)."""
 DEFAULT_MODEL = "fer_vgg32.onnx"
 INPUT_NAME = "input"
 OUTPUT_NAME = "probs"
@@ -43,7 +46,7 @@ class ModelError(RuntimeError):
 
 
 def default_model_path() -> Path:
-    """``$FER_OVERLAY_MODEL`` when set, else the shipped default in ``fer_overlay/models/``."""
+    """``$FER_OVERLAY_MODEL`` when set, else the shipped default in :data:`EXPORTED_DIR`."""
     return Path(os.environ.get("FER_OVERLAY_MODEL", EXPORTED_DIR / DEFAULT_MODEL))
 
 

@@ -1,6 +1,6 @@
 """Cost of a classifier: multiply-accumulates per face (from the ONNX graph) and ONNX Runtime ms/face.
 
-    python -m fer_overlay.modelstats fer_overlay/models/fer_vgg32.onnx
+    python -m fer_overlay.modelstats exported/fer_vgg32.onnx
 
 Our machines differ (some have AVX-512 with bf16, some only AVX2), so every figure is printed with
 the CPU it was measured on.

@@ -230,7 +230,9 @@ class Tracker:
             np.int8,
         )
         face = np.array([face_of.get(t, -1) for t in keep] + loose.tolist(), np.int64)
-        boxes = np.concatenate([tiles.xyxy[keep].reshape(-1, 4), faces.xyxy[loose].astype(np.int32).reshape(-1, 4)])
+        boxes = np.concatenate(
+            [tiles.xyxy[keep].reshape(-1, 4), faces.xyxy[loose].astype(np.int32).reshape(-1, 4)]
+        )
         return boxes.astype(tiles.xyxy.dtype), state, face
 
     def identify(self, image: np.ndarray, tiles: Tiles, faces: Faces, timestamp: float) -> Identities:

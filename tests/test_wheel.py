@@ -49,9 +49,10 @@ def pip(*args: str, cwd: Path) -> None:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
-    """What a clean clone's package build sees: ``fer_overlay/`` (its models included), the metadata."""
+    """What a clean clone's package build sees: ``fer_overlay/``, ``exported/`` (its models), the metadata."""
     src = tmp_path_factory.mktemp("src")
-    shutil.copytree(ROOT / "fer_overlay", src / "fer_overlay", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("fer_overlay", "exported"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
     return src
@@ -89,7 +90,7 @@ def test_wheel_carries_the_model_and_no_developer_tools(wheel):
     stem = DEFAULT_MODEL.removesuffix(".onnx")
     for name in (DEFAULT_MODEL, f"{stem}.json", "MODEL_CARD.md"):
         assert f"fer_overlay/models/{name}" in names
-    shipped = sorted(p.name for p in (ROOT / "fer_overlay" / "models").iterdir() if p.suffix == ".onnx")
+    shipped = sorted(p.name for p in (ROOT / "exported").iterdir() if p.suffix == ".onnx")
     assert sorted(n.rsplit("/", 1)[1] for n in names if n.endswith(".onnx")) == shipped
     scripts = entry_points.split("[console_scripts]")[1].split("[")[0]
     assert [line.split("=")[0].strip() for line in scripts.strip().splitlines()] == ["fer-overlay"]

@@ -1,4 +1,4 @@
-"""Export a checkpoint to ONNX in ``fer_overlay/models/``, prove parity with torch, measure it, write a card.
+"""Export a checkpoint to ONNX in ``exported/``, prove parity with torch, measure it, write a card.
 
     python -m training.export runs/vgg32/best.pt --name fer_vgg32
 
@@ -139,7 +139,7 @@ def input_contract(face_norm: str = "none") -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n")[0])
     p.add_argument("checkpoint")
-    p.add_argument("--name", required=True, help="file stem in fer_overlay/models/, e.g. fer_vgg32")
+    p.add_argument("--name", required=True, help="file stem in exported/, e.g. fer_vgg32")
     p.add_argument("--role", default="default", help="what the app uses it for, written in the card")
     p.add_argument("--data", default=str(default_csv_path()))
     p.add_argument(
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     write_model_card()
     print(
         f"wrote {onnx_path} ({onnx_path.stat().st_size / 2**20:.2f} MiB), {json_dir / args.name}.json, "
-        "fer_overlay/models/MODEL_CARD.md"
+        "exported/MODEL_CARD.md"
     )
 
 
