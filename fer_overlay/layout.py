@@ -585,12 +585,14 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
 
 
 def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
-    """The faces' evidence about the layout, once they are found: a group of three or more tiles of one
-    size (within 10%) none of which shows a face or a camera-off card is content, not participants (an
-    app's thumbnails, a shared board's cards, a settings panel). Such tiles are flagged ``main``: like a
-    shared screen, a participant only where a face is found. A real gallery shows faces or name cards."""
+    """The faces' evidence about the layout, once they are found: while faces are seen elsewhere in the
+    frame, a group of three or more tiles of one size (within 10%) none of which shows a face or a
+    camera-off card is content, not participants (an app's thumbnails, a shared board's cards, a
+    settings panel). Such tiles are flagged ``main``: like a shared screen, a participant only where a
+    face is found. A gallery in which no face at all is found (tiles too small to read, everyone away)
+    keeps its tiles, so the user sees them and their states."""
     rest = np.where(~tiles.main)[0]
-    if len(rest) < 3:
+    if len(rest) < 3 or not tile_has_face.any():
         return tiles
     b = tiles.xyxy[rest]
     bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
