@@ -360,37 +360,6 @@ def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: 
     return np.array(cards, np.int32).reshape(-1, 4)
 
 
-def _flat_lead(lines: np.ndarray, middle: np.ndarray) -> int:
-    """How many of the first lines (n, m, 3) are one colour other than ``middle``."""
-    med = np.median(lines, axis=1, keepdims=True)
-    one = (np.abs(lines - med).max(axis=2) <= 4).mean(axis=1) >= 0.95
-    flat = one & (np.abs(med[:, 0] - middle).max(axis=1) > 24)
-    return int(np.argmin(flat)) if not flat.all() else len(flat)
-
-
-def _trim_frames(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Tiles without the flat frame drawn around them (a highlight ring, a strip's white frame): from
-    each side, rows or columns that are one colour drawn by the app (95% of them within 4 levels of their
-    median, which a webcam's noise is not) and
-    of another colour than the tile's middle are cut off, at most 15% of the tile per side. A name card,
-    flat to its middle, keeps its size."""
-    out = boxes.copy()
-    img = image.astype(np.int16)
-    for i, (x0, y0, x1, y1) in enumerate(boxes):
-        w, h = x1 - x0, y1 - y0
-        if w < 20 or h < 20:
-            continue
-        middle = np.median(img[y0 + h // 4 : y1 - h // 4, x0 + w // 4 : x1 - w // 4].reshape(-1, 3), axis=0)
-
-        dy, dx = max(1, int(0.15 * h)), max(1, int(0.15 * w))
-        top = _flat_lead(img[y0 : y0 + dy, x0:x1], middle)
-        bottom = _flat_lead(img[y1 - dy : y1, x0:x1][::-1], middle)
-        left = _flat_lead(img[y0:y1, x0 : x0 + dx].transpose(1, 0, 2), middle)
-        right = _flat_lead(img[y0:y1, x1 - dx : x1].transpose(1, 0, 2)[::-1], middle)
-        out[i] = (x0 + left, y0 + top, x1 - right, y1 - bottom)
-    return out
-
-
 def _avatar_cells(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
@@ -559,7 +528,6 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         for i in range(len(boxes)):
             others = np.delete(area, i)
             main[i] = area[i] > MAIN_RATIO * np.median(others)
-    boxes = _trim_frames(image, boxes)
     off = camera_off_flags(image, boxes)
     cards = _lattice_cards(image, bg, boxes[~main], boxes)
     if len(cards):
