@@ -502,6 +502,8 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
     if layout == "faces":
         return Tiles.empty()
     h, w = image.shape[:2]
+    if min(h, w) < 32:  # no room for a tile (a tile is at least 40x30)
+        return replace(Tiles.empty(), faces_first=True)
     if max(h, w) > LAYOUT_SIDE:
         f = LAYOUT_SIDE / max(h, w)
         tiles = detect_tiles(cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA), layout)
