@@ -238,7 +238,8 @@ def _split_merged(
         cols, rows = max(1, round((x1 - x0) / tw)), max(1, round((y1 - y0) / th))
         fits = abs((x1 - x0) / cols - tw) <= 0.08 * tw and abs((y1 - y0) / rows - th) <= 0.08 * th
         if (cols, rows) == (1, 1) or not fits or cols * rows > 100:
-            if (x1 - x0) * (y1 - y0) < 0.03 * gray.size:  # too small to hold a dock of three
+            small = (x1 - x0) * (y1 - y0) < (2.5 * tw * th if typical is not None else 0.03 * gray.size)
+            if small:  # too small to hold a dock of three
                 out.append(box)
                 out_fill.append(f)
                 continue
@@ -277,34 +278,34 @@ def _split_merged(
 def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float) -> float:
     """The grid's spacing along one axis: differences between the starts of tiles in one row (or
     column), each divided by the whole number of tiles it spans; the tile size when no two share one."""
-    steps = []
-    for i in range(len(starts)):
-        for j in range(len(starts)):
-            d = starts[j] - starts[i]
-            if d > 0.5 * size and abs(other[j] - other[i]) < 0.25 * other_size:
-                k = max(1, round(d / size))
-                steps.append(d / k)
-    return float(np.median(steps)) if steps else size
+    d = starts[None, :] - starts[:, None]
+    same_line = np.abs(other[None, :] - other[:, None]) < 0.25 * other_size
+    d = d[(d > 0.5 * size) & same_line].astype(np.float64)
+    if len(d) == 0:
+        return size
+    return float(np.median(d / np.maximum(1, np.round(d / size))))
 
 
-def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: np.ndarray) -> np.ndarray:
+def _lattice_cards(
+    image: np.ndarray, content: np.ndarray, tiles: np.ndarray, taken: np.ndarray
+) -> np.ndarray | None:
     """Camera-off cards drawn on the page background have no edge (Meet's grid, avatar columns): when
     the tiles found form a regular grid (most of them the same size, on one lattice), the lattice's
     empty-looking cells that hold a little content (an avatar, initials, a name) on mostly background
     are tiles too. The lattice grows from the tiles found, row by row and column by column, while it
-    finds such cards."""
+    finds such cards. None where the tiles form no lattice (then avatars are looked for instead)."""
     if len(tiles) < 3:
-        return np.zeros((0, 4), np.int32)
+        return None
     bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
     tw, th = float(np.median(bw)), float(np.median(bh))
     same = (np.abs(bw - tw) <= 0.06 * tw) & (np.abs(bh - th) <= 0.06 * th)
     if same.sum() < 3 or same.mean() < 0.7:
-        return np.zeros((0, 4), np.int32)
+        return None
     t = tiles[same]
     px = _pitch(t[:, 0], t[:, 1], tw, th)
     py = _pitch(t[:, 1], t[:, 0], th, tw)
     if px < tw - 2 or py < th - 2:  # overlapping cells: not a lattice
-        return np.zeros((0, 4), np.int32)
+        return None
     ox, oy = float(t[0, 0]), float(t[0, 1])
     kx = (t[:, 0] - ox) / px
     ky = (t[:, 1] - oy) / py
@@ -312,9 +313,8 @@ def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: 
         np.abs(ky - ky.round()) * py <= max(3, 0.04 * th)
     )
     if on.mean() < 0.8:  # the tiles do not sit on one lattice (speaker + strip, mixed sizes)
-        return np.zeros((0, 4), np.int32)
+        return None
     h, w = image.shape[:2]
-    content = _content_mask(image, bg) == 255
     cols = [
         k
         for k in range(-int(ox // px) - 1, int((w - ox) // px) + 2)
@@ -360,14 +360,14 @@ def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: 
     return np.array(cards, np.int32).reshape(-1, 4)
 
 
-def _avatar_cells(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
     least half a tile wide, each disc-like blob (square box, 65-90% filled) of 25-90% of the strip's
     height is a participant;
     the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
     (a highlight ring taken for a tile)."""
-    content = (_content_mask(image, bg) == 255).astype(np.uint8)
+    content = content.astype(np.uint8)
     cells: list[np.ndarray] = []
     replaced = np.zeros(len(tiles), bool)
     for axis in (0, 1):  # 0: a strip (gaps along x), 1: a column (gaps along y)
@@ -439,7 +439,7 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     side = background_colour(image)
     if side is not None:
         out.append(side)
-    px = image[::4, ::4].reshape(-1, 3)
+    px = image[::8, ::8].reshape(-1, 3)
     coarse = (px >> 2).astype(np.int32)  # 4 levels a bin: compression noise splits exact colours
     key = (coarse[:, 0] << 12) | (coarse[:, 1] << 6) | coarse[:, 2]
     values, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
@@ -518,6 +518,8 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         score = _regularity(found) - (0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
             best = (score, bg, found)
+        if k == 0 and len(found) >= 4 and score == len(found):
+            break  # every region of the frame's own background is a regular tile: a plain gallery
     faces_first = replace(Tiles.empty(), faces_first=True)
     if best is None:
         return faces_first
@@ -531,13 +533,14 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             others = np.delete(area, i)
             main[i] = area[i] > MAIN_RATIO * np.median(others)
     off = camera_off_flags(image, boxes)
-    cards = _lattice_cards(image, bg, boxes[~main], boxes)
-    if len(cards):
+    content = _content_mask(image, bg) == 255
+    cards = _lattice_cards(image, content, boxes[~main], boxes)
+    if cards is not None and len(cards):
         boxes = np.concatenate([boxes, cards])
         main = np.concatenate([main, np.zeros(len(cards), bool)])
         off = np.concatenate([off, np.ones(len(cards), bool)])
-    else:  # no lattice: avatars may sit between the tiles of a strip or a column
-        avatars, replaced = _avatar_cells(image, bg, boxes[~main])
+    elif cards is None:  # no lattice: avatars may sit between the tiles of a strip or a column
+        avatars, replaced = _avatar_cells(content, boxes[~main])
         if len(avatars):
             keep = np.ones(len(boxes), bool)
             keep[np.where(~main)[0][replaced]] = False
