@@ -238,7 +238,8 @@ def _split_merged(
         cols, rows = max(1, round((x1 - x0) / tw)), max(1, round((y1 - y0) / th))
         fits = abs((x1 - x0) / cols - tw) <= 0.08 * tw and abs((y1 - y0) / rows - th) <= 0.08 * th
         if (cols, rows) == (1, 1) or not fits or cols * rows > 100:
-            if (x1 - x0) * (y1 - y0) < 0.03 * gray.size:  # too small to hold a dock of three
+            small = (x1 - x0) * (y1 - y0) < (2.5 * tw * th if typical is not None else 0.03 * gray.size)
+            if small:  # too small to hold a dock of three
                 out.append(box)
                 out_fill.append(f)
                 continue
@@ -277,34 +278,34 @@ def _split_merged(
 def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float) -> float:
     """The grid's spacing along one axis: differences between the starts of tiles in one row (or
     column), each divided by the whole number of tiles it spans; the tile size when no two share one."""
-    steps = []
-    for i in range(len(starts)):
-        for j in range(len(starts)):
-            d = starts[j] - starts[i]
-            if d > 0.5 * size and abs(other[j] - other[i]) < 0.25 * other_size:
-                k = max(1, round(d / size))
-                steps.append(d / k)
-    return float(np.median(steps)) if steps else size
+    d = starts[None, :] - starts[:, None]
+    same_line = np.abs(other[None, :] - other[:, None]) < 0.25 * other_size
+    d = d[(d > 0.5 * size) & same_line].astype(np.float64)
+    if len(d) == 0:
+        return size
+    return float(np.median(d / np.maximum(1, np.round(d / size))))
 
 
-def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: np.ndarray) -> np.ndarray:
+def _lattice_cards(
+    image: np.ndarray, content: np.ndarray, tiles: np.ndarray, taken: np.ndarray
+) -> np.ndarray | None:
     """Camera-off cards drawn on the page background have no edge (Meet's grid, avatar columns): when
     the tiles found form a regular grid (most of them the same size, on one lattice), the lattice's
     empty-looking cells that hold a little content (an avatar, initials, a name) on mostly background
     are tiles too. The lattice grows from the tiles found, row by row and column by column, while it
-    finds such cards."""
+    finds such cards. None where the tiles form no lattice (then avatars are looked for instead)."""
     if len(tiles) < 3:
-        return np.zeros((0, 4), np.int32)
+        return None
     bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
     tw, th = float(np.median(bw)), float(np.median(bh))
     same = (np.abs(bw - tw) <= 0.06 * tw) & (np.abs(bh - th) <= 0.06 * th)
     if same.sum() < 3 or same.mean() < 0.7:
-        return np.zeros((0, 4), np.int32)
+        return None
     t = tiles[same]
     px = _pitch(t[:, 0], t[:, 1], tw, th)
     py = _pitch(t[:, 1], t[:, 0], th, tw)
     if px < tw - 2 or py < th - 2:  # overlapping cells: not a lattice
-        return np.zeros((0, 4), np.int32)
+        return None
     ox, oy = float(t[0, 0]), float(t[0, 1])
     kx = (t[:, 0] - ox) / px
     ky = (t[:, 1] - oy) / py
@@ -312,9 +313,8 @@ def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: 
         np.abs(ky - ky.round()) * py <= max(3, 0.04 * th)
     )
     if on.mean() < 0.8:  # the tiles do not sit on one lattice (speaker + strip, mixed sizes)
-        return np.zeros((0, 4), np.int32)
+        return None
     h, w = image.shape[:2]
-    content = _content_mask(image, bg) == 255
     cols = [
         k
         for k in range(-int(ox // px) - 1, int((w - ox) // px) + 2)
@@ -360,45 +360,14 @@ def _lattice_cards(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray, taken: 
     return np.array(cards, np.int32).reshape(-1, 4)
 
 
-def _flat_lead(lines: np.ndarray, middle: np.ndarray) -> int:
-    """How many of the first lines (n, m, 3) are one colour other than ``middle``."""
-    med = np.median(lines, axis=1, keepdims=True)
-    one = (np.abs(lines - med).max(axis=2) <= 4).mean(axis=1) >= 0.95
-    flat = one & (np.abs(med[:, 0] - middle).max(axis=1) > 24)
-    return int(np.argmin(flat)) if not flat.all() else len(flat)
-
-
-def _trim_frames(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Tiles without the flat frame drawn around them (a highlight ring, a strip's white frame): from
-    each side, rows or columns that are one colour drawn by the app (95% of them within 4 levels of their
-    median, which a webcam's noise is not) and
-    of another colour than the tile's middle are cut off, at most 15% of the tile per side. A name card,
-    flat to its middle, keeps its size."""
-    out = boxes.copy()
-    img = image.astype(np.int16)
-    for i, (x0, y0, x1, y1) in enumerate(boxes):
-        w, h = x1 - x0, y1 - y0
-        if w < 20 or h < 20:
-            continue
-        middle = np.median(img[y0 + h // 4 : y1 - h // 4, x0 + w // 4 : x1 - w // 4].reshape(-1, 3), axis=0)
-
-        dy, dx = max(1, int(0.15 * h)), max(1, int(0.15 * w))
-        top = _flat_lead(img[y0 : y0 + dy, x0:x1], middle)
-        bottom = _flat_lead(img[y1 - dy : y1, x0:x1][::-1], middle)
-        left = _flat_lead(img[y0:y1, x0 : x0 + dx].transpose(1, 0, 2), middle)
-        right = _flat_lead(img[y0:y1, x1 - dx : x1].transpose(1, 0, 2)[::-1], middle)
-        out[i] = (x0 + left, y0 + top, x1 - right, y1 - bottom)
-    return out
-
-
-def _avatar_cells(image: np.ndarray, bg: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
     least half a tile wide, each disc-like blob (square box, 65-90% filled) of 25-90% of the strip's
     height is a participant;
     the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
     (a highlight ring taken for a tile)."""
-    content = (_content_mask(image, bg) == 255).astype(np.uint8)
+    content = content.astype(np.uint8)
     cells: list[np.ndarray] = []
     replaced = np.zeros(len(tiles), bool)
     for axis in (0, 1):  # 0: a strip (gaps along x), 1: a column (gaps along y)
@@ -470,7 +439,7 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     side = background_colour(image)
     if side is not None:
         out.append(side)
-    px = image[::4, ::4].reshape(-1, 3)
+    px = image[::8, ::8].reshape(-1, 3)
     coarse = (px >> 2).astype(np.int32)  # 4 levels a bin: compression noise splits exact colours
     key = (coarse[:, 0] << 12) | (coarse[:, 1] << 6) | coarse[:, 2]
     values, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
@@ -533,6 +502,8 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
     if layout == "faces":
         return Tiles.empty()
     h, w = image.shape[:2]
+    if min(h, w) < 32:  # no room for a tile (a tile is at least 40x30)
+        return replace(Tiles.empty(), faces_first=True)
     if max(h, w) > LAYOUT_SIDE:
         f = LAYOUT_SIDE / max(h, w)
         tiles = detect_tiles(cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA), layout)
@@ -547,6 +518,8 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         score = _regularity(found) - (0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
             best = (score, bg, found)
+        if k == 0 and len(found) >= 4 and score == len(found):
+            break  # every region of the frame's own background is a regular tile: a plain gallery
     faces_first = replace(Tiles.empty(), faces_first=True)
     if best is None:
         return faces_first
@@ -559,15 +532,15 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         for i in range(len(boxes)):
             others = np.delete(area, i)
             main[i] = area[i] > MAIN_RATIO * np.median(others)
-    boxes = _trim_frames(image, boxes)
     off = camera_off_flags(image, boxes)
-    cards = _lattice_cards(image, bg, boxes[~main], boxes)
-    if len(cards):
+    content = _content_mask(image, bg) == 255
+    cards = _lattice_cards(image, content, boxes[~main], boxes)
+    if cards is not None and len(cards):
         boxes = np.concatenate([boxes, cards])
         main = np.concatenate([main, np.zeros(len(cards), bool)])
         off = np.concatenate([off, np.ones(len(cards), bool)])
-    else:  # no lattice: avatars may sit between the tiles of a strip or a column
-        avatars, replaced = _avatar_cells(image, bg, boxes[~main])
+    elif cards is None:  # no lattice: avatars may sit between the tiles of a strip or a column
+        avatars, replaced = _avatar_cells(content, boxes[~main])
         if len(avatars):
             keep = np.ones(len(boxes), bool)
             keep[np.where(~main)[0][replaced]] = False
@@ -585,12 +558,14 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
 
 
 def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
-    """The faces' evidence about the layout, once they are found: a group of three or more tiles of one
-    size (within 10%) none of which shows a face or a camera-off card is content, not participants (an
-    app's thumbnails, a shared board's cards, a settings panel). Such tiles are flagged ``main``: like a
-    shared screen, a participant only where a face is found. A real gallery shows faces or name cards."""
+    """The faces' evidence about the layout, once they are found: while faces are seen elsewhere in the
+    frame, a group of three or more tiles of one size (within 10%) none of which shows a face or a
+    camera-off card is content, not participants (an app's thumbnails, a shared board's cards, a
+    settings panel). Such tiles are flagged ``main``: like a shared screen, a participant only where a
+    face is found. A gallery in which no face at all is found (tiles too small to read, everyone away)
+    keeps its tiles, so the user sees them and their states."""
     rest = np.where(~tiles.main)[0]
-    if len(rest) < 3:
+    if len(rest) < 3 or not tile_has_face.any():
         return tiles
     b = tiles.xyxy[rest]
     bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
