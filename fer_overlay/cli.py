@@ -244,11 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         if args.command == "evaluate" and args.screens:
-            sys.path.append(str(Path(__file__).resolve().parents[1]))  # fer_bench/ is in the checkout
-            from fer_bench.screens import evaluate_screens, total_lines
-
-            scores = evaluate_screens(args.screens, args.model, args.detector, args.threads, args.only)
-            print("\n".join([s.line() for s in scores] + total_lines(scores)))
+            screens = _fer_bench("screens")
+            scores = screens.evaluate_screens(args.screens, args.model, args.detector, args.threads, args.only)
+            print("\n".join([s.line() for s in scores] + screens.total_lines(scores)))
             return 0
         if args.command == "evaluate":
             result = _fer_bench("evaluate").evaluate(
