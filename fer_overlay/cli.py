@@ -244,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         if args.command == "evaluate" and args.screens:
-            screens = _fer_bench("screens")
-            scores = screens.evaluate_screens(args.screens, args.model, args.detector, args.threads, args.only)
-            print("\n".join([s.line() for s in scores] + screens.total_lines(scores)))
+            bench = _fer_bench("screens")
+            scores = bench.evaluate_screens(args.screens, args.model, args.detector, args.threads, args.only)
+            print("\n".join([s.line() for s in scores] + bench.total_lines(scores)))
             return 0
         if args.command == "evaluate":
             result = _fer_bench("evaluate").evaluate(
