@@ -72,7 +72,7 @@ class RapidOcrReader(NameReader):
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         out = self._rapid(crop)
         if out.txts is None or out.boxes is None:
-            return ""
+            return "", None
         lines = []
         for text, quad, score in zip(out.txts, np.asarray(out.boxes), out.scores, strict=True):
             (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
