@@ -64,7 +64,7 @@ class RapidOcrReader(NameReader):
             }
         self._rapid = RapidOCR(params=params)
 
-    def _read_band(self, image, band, bottom, zoom):  # type: ignore[override]
+    def _read_band(self, image, band, edge, zoom):  # type: ignore[override]
         bx0, by0, bx1, by1 = band
         crop = image[by0:by1, bx0:bx1]
         scale = max(1.0, BAND_PX / crop.shape[0]) * zoom
@@ -72,12 +72,12 @@ class RapidOcrReader(NameReader):
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         out = self._rapid(crop)
         if out.txts is None or out.boxes is None:
-            return ""
+            return "", None
         lines = []
         for text, quad, score in zip(out.txts, np.asarray(out.boxes), out.scores, strict=True):
             (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
             lines.append(_Line(text, float(x0), float(y0), float(x1), float(y1), float(score)))
-        return pick_label(lines, crop.shape[1], crop.shape[0], bottom)
+        return pick_label(lines, crop.shape[1], crop.shape[0], None if edge is None else (edge - by0) * scale)
 
 
 def measure(

@@ -54,6 +54,10 @@ REC_HEIGHT, REC_MIN_WIDTH = 48, 320
 """The recogniser's input: lines resized to 48 px high, padded to at least 320 px wide."""
 
 
+Region = tuple[float, float, float, float]
+"""A label's box as fractions of its tile (x0, y0, x1, y1), so it follows a moved or resized tile."""
+
+
 @dataclass(frozen=True)
 class _Line:
     text: str
@@ -64,14 +68,15 @@ class _Line:
     score: float
 
 
-def _bands(frame_h: int, frame_w: int, box: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """The bottom band, then the top band, of a tile, clipped to the frame (xyxy)."""
+def _bands(frame_h: int, frame_w: int, box: np.ndarray) -> list[tuple[int, int, int, int] | None]:
+    """The bottom band, then the top band, of a tile, clipped to the frame (xyxy; None when too small
+    to hold a label)."""
     x0, y0, x1, y1 = (int(v) for v in box)
     h, w = y1 - y0, x1 - x0
     xe = min(frame_w, x0 + max(1, int(round(w * LEFT_SHARE))))
     bottom = (max(0, x0), max(0, y1 - int(round(h * BOTTOM_BAND))), xe, min(frame_h, y1))
     top = (max(0, x0), max(0, y0 - int(round(h * ABOVE))), xe, min(frame_h, y0 + int(round(h * TOP_BAND))))
-    return [b for b in (bottom, top) if b[2] - b[0] >= 8 and b[3] - b[1] >= 6]
+    return [b if b[2] - b[0] >= 8 and b[3] - b[1] >= 6 else None for b in (bottom, top)]
 
 
 def thumbnail(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -82,13 +87,24 @@ def thumbnail(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(pixels[::step, ::step], size, interpolation=cv2.INTER_AREA)
 
 
-def band_signature(image: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """A tiny grey thumbnail of the tile's label bands: equal up to noise while the label is unchanged.
+def band_signature(image: np.ndarray, box: np.ndarray, label: Region | None = None) -> np.ndarray:
+    """A tiny grey thumbnail of where the tile's label is (``label``, as :meth:`NameReader.read_label`
+    found it) or, before one was found, of its label bands: equal up to noise while the label is
+    unchanged, and not moved by someone moving behind a label found before.
 
     Taken relative to the tile, so a moved or resized window gives the same signature."""
     h, w = image.shape[:2]
     parts = []
-    for bx0, by0, bx1, by1 in _bands(h, w, box):
+    if label is not None:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        tw, th = x1 - x0, y1 - y0
+        lx0, ly0 = max(0, int(x0 + label[0] * tw)), max(0, int(y0 + label[1] * th))
+        lx1, ly1 = min(w, int(np.ceil(x0 + label[2] * tw))), min(h, int(np.ceil(y0 + label[3] * th)))
+        regions = [(lx0, ly0, lx1, ly1)] if lx1 - lx0 >= 8 and ly1 - ly0 >= 4 else _bands(h, w, box)
+    else:
+        regions = _bands(h, w, box)
+    regions = [r for r in regions if r is not None]
+    for bx0, by0, bx1, by1 in regions:
         grey = cv2.cvtColor(np.ascontiguousarray(image[by0:by1, bx0:bx1]), cv2.COLOR_BGR2GRAY)
         parts.append(thumbnail(grey, SIGNATURE).astype(np.float32))
     return np.concatenate(parts) if parts else np.zeros((0, SIGNATURE[0]), np.float32)
@@ -100,15 +116,19 @@ def same_band(a: np.ndarray | None, b: np.ndarray) -> bool:
 
 
 _ELLIPSIS = re.compile(r"\s*(\.{2,}|…|\.\s?\.)$")
+_CUT_WORD = re.compile(r"(?<=[^\W\d_][a-z]{3})\.$")  # "Winc." is "Winc..." read short; "Jr." or "Inc." is not
 _LETTER = re.compile(r"[^\W\d_]")  # a letter of any script; a clock or a counter has none
 _LEAD = re.compile(r"^[^\w@(\"'+]+")
 
 
 def clean(text: str) -> str:
     """Tidy a recognised label: collapse spaces, drop leading symbols (a mute icon read as ``&``), and
-    write a truncation mark (``..`` or ``…``) as ``...``, the way the apps truncate long names."""
+    write a truncation mark (``..``, ``…``, or one dot ending a word of four letters or more: the dots of
+    ``...`` merge when small) as ``...``, the way the apps truncate long names."""
     text = _LEAD.sub("", " ".join(text.split()))
-    return _ELLIPSIS.sub("...", text) if _ELLIPSIS.search(text) else text
+    if _ELLIPSIS.search(text):
+        return _ELLIPSIS.sub("...", text)
+    return _CUT_WORD.sub("...", text)
 
 
 def min_score(text: str) -> float:
@@ -117,23 +137,39 @@ def min_score(text: str) -> float:
     return MIN_SCORE if len(text.strip()) > 3 else SHORT_MIN_SCORE
 
 
-def pick_label(lines: list[_Line], band_w: float, band_h: float, bottom: bool) -> str:
-    """The label among a band's text lines: the lowest (bottom band) or highest (top band) line that
-    starts in the left part of the band, with the boxes on the same line joined left to right.
+def pick_label(
+    lines: list[_Line], band_w: float, band_h: float, edge: float | None = None
+) -> tuple[str, tuple[float, float, float, float] | None]:
+    """The label among a band's text lines and its box (band coordinates): the lowest line of a
+    bottom band, or in a top band (``edge``: the tile's top edge in band coordinates) the line nearest
+    that edge, a title bar being attached to its tile (a window title above it is not the name); of
+    lines starting in the left part of the band, with the boxes on the same line joined left to right;
+    ("", None) when there is none.
 
     Lines without a letter (a mute icon read as ``&``, a clock) are not names."""
     lines = [ln for ln in lines if _LETTER.search(ln.text) and ln.score >= min_score(ln.text)]
     lines = [ln for ln in lines if ln.x0 <= 0.6 * band_w]
     if not lines:
-        return ""
-    anchor = max(lines, key=lambda ln: ln.y1) if bottom else min(lines, key=lambda ln: ln.y0)
+        return "", None
+    if edge is None:
+        anchor = max(lines, key=lambda ln: ln.y1)
+    else:
+        anchor = min(lines, key=lambda ln: abs((ln.y0 + ln.y1) / 2 - edge))
     mid = (anchor.y0 + anchor.y1) / 2
     row = sorted((ln for ln in lines if ln.y0 <= mid <= ln.y1), key=lambda ln: ln.x0)
     words = [ln.text.strip() for ln in row]
     if any(len(w) > 1 for w in words):  # an icon beside the name reads as one character ("X", "2")
+        row = [ln for ln, w in zip(row, words, strict=True) if len(w) > 1]
         words = [w for w in words if len(w) > 1]
     text = clean(" ".join(words))
-    return text if len(text) > 1 else ""  # a lone character is an icon or noise, not a name
+    if len(text) <= 1:  # a lone character is an icon or noise, not a name
+        return "", None
+    return text, (
+        min(ln.x0 for ln in row),
+        min(ln.y0 for ln in row),
+        max(ln.x1 for ln in row),
+        max(ln.y1 for ln in row),
+    )
 
 
 def model_dir() -> Path:
@@ -226,8 +262,10 @@ class NameReader:
         return self._ocr
 
     def _read_band(
-        self, image: np.ndarray, band: tuple[int, int, int, int], bottom: bool, zoom: float
-    ) -> str:
+        self, image: np.ndarray, band: tuple[int, int, int, int], edge: float | None, zoom: float
+    ) -> tuple[str, tuple[float, float, float, float] | None]:
+        """The label in one band and its box in band-crop pixels of the given ``zoom`` (``edge``: the
+        tile's top edge in image rows for a top band, None for the bottom band)."""
         bx0, by0, bx1, by1 = band
         crop = image[by0:by1, bx0:bx1]
         scale = max(1.0, BAND_PX / crop.shape[0]) * zoom
@@ -239,14 +277,32 @@ class NameReader:
             text, score = ocr.recognise(crop[y0:y1, x0:x1])
             if text.strip():
                 lines.append(_Line(text, x0, y0, x1, y1, score))
-        return pick_label(lines, crop.shape[1], crop.shape[0], bottom)
+        at = None if edge is None else (edge - by0) * scale
+        return pick_label(lines, crop.shape[1], crop.shape[0], at)
+
+    def read_label(
+        self, image: np.ndarray, box: np.ndarray | tuple[int, int, int, int]
+    ) -> tuple[str, Region | None]:
+        """The label text of the tile at ``box`` (xyxy in ``image``) and where it is in the tile,
+        ("", None) when none is found."""
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = (float(v) for v in box)
+        for zoom in ZOOMS:
+            for k, band in enumerate(_bands(h, w, np.asarray(box))):
+                if band is None:
+                    continue
+                text, rect = self._read_band(image, band, None if k == 0 else y0, zoom)
+                if text and rect is not None:
+                    s = max(1.0, BAND_PX / (band[3] - band[1])) * zoom  # band-crop pixels per image pixel
+                    tw, th = max(1.0, x1 - x0), max(1.0, y1 - y0)
+                    return text, (
+                        (band[0] + rect[0] / s - x0) / tw,
+                        (band[1] + rect[1] / s - y0) / th,
+                        (band[0] + rect[2] / s - x0) / tw,
+                        (band[1] + rect[3] / s - y0) / th,
+                    )
+        return "", None
 
     def read(self, image: np.ndarray, box: np.ndarray | tuple[int, int, int, int]) -> str:
         """The label text of the tile at ``box`` (xyxy in ``image``), "" when none is found."""
-        h, w = image.shape[:2]
-        for zoom in ZOOMS:
-            for k, band in enumerate(_bands(h, w, np.asarray(box))):
-                text = self._read_band(image, band, bottom=k == 0, zoom=zoom)
-                if text:
-                    return text
-        return ""
+        return self.read_label(image, box)[0]

@@ -47,7 +47,7 @@ import numpy as np
 
 from fer_overlay.aggregate import engagement
 from fer_overlay.frames import CAMERA_OFF, FACE, N_CLASSES, NO_FACE, Faces, Participants, Tiles
-from fer_overlay.names import NameReader, band_signature, same_band, thumbnail
+from fer_overlay.names import NameReader, Region, band_signature, same_band, thumbnail
 
 TAU_S = 2.0
 """Time constant of the smoothing, seconds."""
@@ -164,6 +164,8 @@ class _Track:
     """Not smoothed yet: its first frame takes the raw values."""
     read_at: float = -math.inf
     """When its label was last OCR'd."""
+    label: Region | None = None
+    """Where its label was found in the tile (None: not found, the bands are watched)."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ class Tracker:
         """Drop every name read so far and read no more (switching to class-wide figures only)."""
         self.names = None
         for track in self._tracks:
-            track.name, track.band = "", None
+            track.name, track.band, track.label = "", None, None
 
     @staticmethod
     def _units(tiles: Tiles, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -247,7 +249,7 @@ class Tracker:
         else:
             gx0, gy0, gw, gh = 0, 0, max(1, w), max(1, h)
         rel = (boxes - np.array([gx0, gy0, gx0, gy0])) / np.array([gw, gh, gw, gh], np.float64)
-        looks, face_looks, bands = [], [], []
+        looks, face_looks = [], []
         for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
             x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
             # Without tiles a unit is a face: only its face thumbnail describes it, so that a face seen
@@ -255,7 +257,7 @@ class Tracker:
             looks.append(_descriptor(image[y0:y1, x0:x1], LOOK_SIZE) if len(tiles) else None)
             crop = faces.crops[face[i]] if face[i] >= 0 else np.zeros((0, 0), np.uint8)
             face_looks.append(_descriptor(crop, (FACE_SIZE, FACE_SIZE)))
-            bands.append(band_signature(image, boxes[i]) if self.names is not None and len(tiles) else None)
+        reading = self.names is not None and len(tiles) > 0
         tracks = [
             t for t in self._tracks if t.name or timestamp - t.last_seen <= self.forget_s
         ]  # named participants are kept for the session
@@ -279,13 +281,16 @@ class Tracker:
         # behind a translucent label); the others (new tiles, changed labels) are read, new ones
         # first, within the time budget.
         names = [""] * n
+        where: list[Region | None] = [None] * n  # where each label read this frame is in its tile
         todo = []
         for i in range(n):
             j = tentative[i]
-            if bands[i] is None:
+            if not reading:
                 continue
+            # Compared where the participant's label was found (the bands when none was).
+            here = band_signature(image, boxes[i], tracks[j].label) if j >= 0 else None
             if j >= 0 and (
-                same_band(tracks[j].band, bands[i])
+                same_band(tracks[j].band, here)  # type: ignore[arg-type]
                 or (timestamp - tracks[j].read_at < REREAD_S and sim[i, j] >= LOOKS_SAME)
             ):
                 names[i] = tracks[j].name
@@ -298,7 +303,7 @@ class Tracker:
         for i in todo:
             if self.reads and 1000 * (time.perf_counter() - t0) > self.name_budget_ms:
                 break
-            names[i] = self.names.read(image, boxes[i])  # type: ignore[union-attr]
+            names[i], where[i] = self.names.read_label(image, boxes[i])  # type: ignore[union-attr]
             read.add(i)
             self.reads += 1
         match = tentative
@@ -331,8 +336,9 @@ class Tracker:
             t.rel = rel[i]
             t.look = looks[i] if looks[i] is not None else t.look
             t.face = face_looks[i] if face_looks[i] is not None else t.face
-            if i in read:  # the band as last read: a later change of label is measured against it
-                t.band, t.read_at = bands[i], timestamp
+            if i in read:  # the label as last read: a later change is measured against it
+                t.label = where[i]
+                t.band, t.read_at = band_signature(image, boxes[i], t.label), timestamp
                 t.name = names[i] or t.name  # no label found this time: keep the one read before
             ids[i] = t.id
             names[i] = t.name
