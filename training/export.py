@@ -84,6 +84,14 @@ def parity(
     return float(np.abs(ref.numpy() - got).max())
 
 
+def write_contract(onnx_path: Path, face_norm: str) -> None:
+    """A provisional JSON beside a fresh ONNX file (its sha256 and input contract), so that every
+    measurement below runs it exactly as the app will: the classifier reads the face normalisation from
+    there. The card written at the end replaces it."""
+    card = {"file": onnx_path.name, "sha256": sha256_of(onnx_path), "input_contract": input_contract(face_norm)}
+    onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+
+
 def quantize_int8(fp32_path: Path, out_path: Path, faces: np.ndarray, face_norm: str) -> None:
     """Static int8 (QDQ, per-channel weights), calibrated on ``faces`` prepared as the runtime does."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -165,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     test = data["PrivateTest"]
     fp32_path = onnx_path.with_suffix(".fp32.onnx") if args.int8 else onnx_path
     export_onnx(model, fp32_path, args.flip)
+    write_contract(fp32_path, face_norm)
     max_diff = parity(model, fp32_path, test.faces[:512], face_norm, args.flip)
     print(f"parity torch vs ONNX Runtime on 512 PrivateTest faces: max |Δprob| = {max_diff:.2e}")
     if max_diff > PARITY_TOLERANCE:
@@ -173,11 +182,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.int8:
         calib = data["Training"].faces[np.random.default_rng(0).permutation(len(data["Training"]))]
         quantize_int8(fp32_path, onnx_path, calib[: args.calibration], face_norm)
+        write_contract(onnx_path, face_norm)
         public = data["PublicTest"].faces
         agree = load_predictor(onnx_path)(public).argmax(1) == load_predictor(fp32_path)(public).argmax(1)
         int8 = {"calibration_faces": args.calibration, "publictest_agreement_with_fp32": float(agree.mean())}
         print(f"int8: {100 * agree.mean():.2f}% of PublicTest faces get the fp32 graph's label")
         fp32_path.unlink()
+        fp32_path.with_suffix(".json").unlink()
 
     predictor = load_predictor(onnx_path)
     metrics = {}
