@@ -88,7 +88,11 @@ def write_contract(onnx_path: Path, face_norm: str) -> None:
     """A provisional JSON beside a fresh ONNX file (its sha256 and input contract), so that every
     measurement below runs it exactly as the app will: the classifier reads the face normalisation from
     there. The card written at the end replaces it."""
-    card = {"file": onnx_path.name, "sha256": sha256_of(onnx_path), "input_contract": input_contract(face_norm)}
+    card = {
+        "file": onnx_path.name,
+        "sha256": sha256_of(onnx_path),
+        "input_contract": input_contract(face_norm),
+    }
     onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
 
 

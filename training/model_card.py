@@ -133,7 +133,8 @@ def render(shipped: list[dict], baselines: list[dict]) -> str:
             "|---|---|---|",
             *[f"| {e} | {m['recall'][e]:.3f} | {m['precision'][e]:.3f} |" for e in EMOTIONS],
             "",
-            "Input contract (also in the JSON, enough to run the file with onnxruntime and numpy alone):",
+            "Input contract (also in the JSON; with `face_normalisation` `clahe`, apply OpenCV's CLAHE, "
+            "clip 2.0, 4x4 tiles, to each 48x48 gray face first, as `fer_overlay/facenorm.py` does):",
             "```json",
             json.dumps(card["input_contract"], indent=2),
             "```\n",
