@@ -307,6 +307,7 @@ def test_int8_and_flip_exports_keep_the_contract(fer2013, tmp_path):
     quantize_int8(fp32, int8, fer2013["Training"].faces[:128], "none")
     agree = (load_predictor(int8)(faces).argmax(1) == load_predictor(fp32)(faces).argmax(1)).mean()
     assert agree > 0.8
+    np.testing.assert_allclose(load_predictor(int8)(faces).sum(1), 1.0, atol=1e-5)  # still probabilities
     assert int8.stat().st_size < fp32.stat().st_size
     from fer_overlay.modelstats import count_macs
 
