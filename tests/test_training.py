@@ -74,9 +74,15 @@ def test_unknown_model_name_lists_the_registered_ones():
         create_model("nope")
 
 
+def _small_csv(fer2013, tmp_path, n: int):
+    """The first ``n`` faces of every split as a Kaggle CSV: a training run of seconds on real faces."""
+    path = tmp_path / "small.csv"
+    path.write_bytes(csv_bytes({name: fer2013[name].take(slice(0, n)) for name in SPLITS}))
+    return path
+
+
 def test_short_training_run_lowers_the_loss_and_resumes(fer2013, tmp_path):
-    csv_path = tmp_path / "small.csv"
-    csv_path.write_bytes(csv_bytes({name: fer2013[name].take(slice(0, 384)) for name in SPLITS}))
+    csv_path = _small_csv(fer2013, tmp_path, 384)
     argv = [
         "--data",
         str(csv_path),
@@ -117,8 +123,7 @@ def test_short_training_run_lowers_the_loss_and_resumes(fer2013, tmp_path):
 
 
 def test_minutes_budget_sets_the_epochs_and_resume_keeps_them(fer2013, tmp_path):
-    csv_path = tmp_path / "small.csv"
-    csv_path.write_bytes(csv_bytes({name: fer2013[name].take(slice(0, 256)) for name in SPLITS}))
+    csv_path = _small_csv(fer2013, tmp_path, 256)
     run = tmp_path / "run"
     argv = ["--data", str(csv_path), "--model", "vgg_bn", "--model-arg", "width=8", "--batch-size", "64"]
     train_mod.main([*argv, "--minutes", "0.05", "--out", str(run), "--threads", "2"])
@@ -225,8 +230,7 @@ def test_crop_trains_on_random_crops_and_evaluates_the_centre():
 
 
 def _tiny_run(fer2013, tmp_path, n: int = 256) -> list[str]:
-    csv_path = tmp_path / "small.csv"
-    csv_path.write_bytes(csv_bytes({name: fer2013[name].take(slice(0, n)) for name in SPLITS}))
+    csv_path = _small_csv(fer2013, tmp_path, n)
     return [
         "--data",
         str(csv_path),

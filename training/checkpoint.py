@@ -51,12 +51,14 @@ def save_restart_point(path: Path, payload: dict, optimizer: torch.optim.Optimiz
     return path.stat().st_size
 
 
-def load_restart_point(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    """Load weights (back to fp32) and, when saved, the momentum into ``model``/``optimizer``."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+def read_restart_point(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def apply_restart_point(state: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Load a restart point's weights (back to fp32) and, when saved, its momentum."""
     model.load_state_dict(
         {k: v.float() if torch.is_floating_point(v) else v for k, v in state["model"].items()}
     )
     if state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])  # load_state_dict casts buffers to the params' dtype
-    return state

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from fer_overlay.facenorm import FACE_NORMS, normalise_faces
 from training.augment import AugmentConfig, augment, mixup
-from training.checkpoint import load_restart_point, save_restart_point
+from training.checkpoint import apply_restart_point, read_restart_point, save_restart_point
 from training.data import Split, class_counts, default_csv_path, load_fer2013
 from training.models import NUM_CLASSES, count_params, create_model
 
@@ -337,8 +337,10 @@ def train(args: argparse.Namespace) -> dict:
     curve_path = restart.parent.parent / "results" / "curves" / f"{restart.stem}.jsonl" if restart else None
     if args.resume and (last_path.exists() or (restart and restart.exists())):
         local = torch.load(last_path, map_location=device, weights_only=False) if last_path.exists() else None
-        if local is None or (restart and restart.exists() and _epoch_of(restart) > local["epoch"]):
-            state = load_restart_point(restart, model, optimizer)
+        remote = read_restart_point(restart) if restart and restart.exists() else None
+        if local is None or (remote is not None and remote["epoch"] > local["epoch"]):
+            state = remote
+            apply_restart_point(state, model, optimizer)
             source = restart
         else:
             state = local
@@ -449,10 +451,6 @@ def train(args: argparse.Namespace) -> dict:
     return summary
 
 
-def _epoch_of(restart: Path) -> int:
-    return torch.load(restart, map_location="cpu", weights_only=False)["epoch"]
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -460,16 +458,16 @@ def main(argv: list[str] | None = None) -> None:
     saved = Path(args.out) / "args.json"
     if args.resume and not saved.exists() and args.checkpoint and Path(args.checkpoint).exists():
         # another machine: only the committed restart point came along; it carries the command line
-        first = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["argv"]
+        first = read_restart_point(Path(args.checkpoint))["argv"]
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(
             json.dumps({"argv": first, "command": "python -m training.train " + shlex.join(first)}, indent=2)
         )
     if args.resume and saved.exists():
-        stage = [f for f in ("--stage-minutes", "--stage-epochs") if getattr(args, f[2:].replace("-", "_"))]
-        stage_argv = [x for f in stage for x in (f, str(getattr(args, f[2:].replace("-", "_"))))]
-        # the saved command fixes the schedule; this stage's length is this call's own
-        args = parser.parse_args(json.loads(saved.read_text())["argv"] + ["--resume", *stage_argv])
+        # the saved command fixes the schedule; a stage length given to this call wins over the saved one
+        given = (("--stage-minutes", args.stage_minutes), ("--stage-epochs", args.stage_epochs))
+        stage = [x for flag, value in given if value for x in (flag, str(value))]
+        args = parser.parse_args(json.loads(saved.read_text())["argv"] + ["--resume", *stage])
     else:
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(
