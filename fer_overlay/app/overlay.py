@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QSizeGrip, QWidget
 
 from fer_overlay.app.dpi import to_logical, to_native
 from fer_overlay.app.engine import CAMERA_OFF, NO_FACE, Update, to_update
-from fer_overlay.app.style import ANALYSIS_ON, CONFIDENT, draw_face_icon, emotion_colour
+from fer_overlay.app.style import ANALYSIS_ON, CONFIDENT, FLOATING_WINDOW, draw_face_icon, emotion_colour
 from fer_overlay.frames import Result
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.windows import Rect
@@ -367,13 +367,7 @@ class OverlayWindow(QWidget):
     """Moved, resized, shown or hidden: the capture must update what it masks."""
 
     def __init__(self, state: DashboardState) -> None:
-        flags = (
-            Qt.WindowType.FramelessWindowHint
-            | Qt.WindowType.WindowStaysOnTopHint
-            | Qt.WindowType.Tool
-            | Qt.WindowType.WindowDoesNotAcceptFocus
-        )
-        super().__init__(None, flags)
+        super().__init__(None, FLOATING_WINDOW)
         self.setWindowTitle("FER Overlay – class indicators")
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)

@@ -26,6 +26,15 @@ CONFIDENT = 0.5
 the model's best guess among close ones ("Angry 27%"), and a red row would say more than the model."""
 ANALYSIS_ON = "#d93636"
 
+FLOATING_WINDOW = (
+    Qt.WindowType.FramelessWindowHint
+    | Qt.WindowType.WindowStaysOnTopHint
+    | Qt.WindowType.Tool
+    | Qt.WindowType.WindowDoesNotAcceptFocus
+)
+"""Flags of the windows we float over the meeting (the overlay, the tile badges): no frame, on top, no
+taskbar entry, and never taking the keyboard focus from the meeting app."""
+
 
 def emotion_colour(index: int) -> QColor:
     return QColor(EMOTION_COLOURS[EMOTIONS[index]] if index >= 0 else STATE_COLOUR)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QWidget
 
 from fer_overlay.app.dpi import to_logical
 from fer_overlay.app.engine import CAMERA_OFF, Update
-from fer_overlay.app.style import CONFIDENT, emotion_colour
+from fer_overlay.app.style import CONFIDENT, FLOATING_WINDOW, emotion_colour
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.windows import Rect
 
@@ -71,14 +71,7 @@ class BadgeWindow(QWidget):
     capture alike."""
 
     def __init__(self, font: QFont) -> None:
-        flags = (
-            Qt.WindowType.FramelessWindowHint
-            | Qt.WindowType.WindowStaysOnTopHint
-            | Qt.WindowType.Tool
-            | Qt.WindowType.WindowDoesNotAcceptFocus
-            | Qt.WindowType.WindowTransparentForInput
-        )
-        super().__init__(None, flags)
+        super().__init__(None, FLOATING_WINDOW | Qt.WindowType.WindowTransparentForInput)
         self.setWindowTitle("FER Overlay – tile indicator")
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
