@@ -272,6 +272,24 @@ def test_committed_restart_point_resumes_the_same_schedule_on_another_machine(fe
     assert [json.loads(line)["epoch"] for line in curve.read_text().splitlines()] == [1, 2, 3, 4]
 
 
+def test_replan_changes_the_schedule_length_from_the_epoch_reached(fer2013, tmp_path):
+    argv = [*_tiny_run(fer2013, tmp_path), "--seed", "3"]
+    train_mod.main([*argv, "--epochs", "4", "--out", str(tmp_path / "short")])
+    long = tmp_path / "long"
+    train_mod.main([*argv, "--epochs", "9", "--out", str(long), "--stage-epochs", "2"])
+    train_mod.main(["--out", str(long), "--resume", "--replan", "4"])
+    rows = [json.loads(line) for line in (long / "log.jsonl").read_text().splitlines()]
+    short = [json.loads(line) for line in (tmp_path / "short" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert rows[1]["lr"] != pytest.approx(short[1]["lr"])  # the first stage followed the 9-epoch plan
+    assert rows[-1]["lr"] == pytest.approx(short[-1]["lr"], rel=1e-9)  # then the 4-epoch one
+    assert json.loads((long / "args.json").read_text())["argv"][-2:] == ["--epochs", "4"]
+    train_mod.main(["--out", str(long), "--resume"])  # a later stage keeps the new plan: nothing left
+    assert len((long / "log.jsonl").read_text().splitlines()) == 4
+    with pytest.raises(SystemExit, match="already reached epoch 4"):
+        train_mod.main(["--out", str(long), "--resume", "--replan", "3"])
+
+
 def test_teacher_file_distills_and_refuses_other_faces(fer2013, tmp_path):
     from training.teacher import labels_sha256, load_teacher
 

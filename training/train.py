@@ -27,6 +27,7 @@ import random
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue from OUT/last.pt, or from --checkpoint when that is newer (another machine)",
+    )
+    p.add_argument(
+        "--replan",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="with --resume: shorten or lengthen the fixed schedule to this many epochs in all, from the "
+        "epoch reached (written into the run's saved command, so later stages follow the new plan)",
     )
     p.add_argument(
         "--init",
@@ -347,7 +356,17 @@ def train(args: argparse.Namespace) -> dict:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             source = last_path
-        scheduler.load_state_dict(state["scheduler"])
+        if state["scheduler"]["total_steps"] == scheduler.total_steps:
+            scheduler.load_state_dict(state["scheduler"])
+        else:  # --replan: the one-cycle of the new length, at the same step
+            planned = state["scheduler"]["total_steps"] // steps_per_epoch
+            if args.epochs <= state["epoch"]:
+                raise SystemExit(f"--replan {args.epochs}: the run already reached epoch {state['epoch']}")
+            print(f"schedule re-planned at epoch {state['epoch']}: {planned} -> {args.epochs} epochs")
+            with warnings.catch_warnings():  # stepping the schedule alone is the point here
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(state["epoch"] * steps_per_epoch):
+                    scheduler.step()
         torch.set_rng_state(state["rng"])
         start_epoch, best_acc = state["epoch"], state["best_acc"]
         print(f"resumed {source} at epoch {start_epoch}, best {val_name} top-1 {best_acc:.4f}")
@@ -467,7 +486,13 @@ def main(argv: list[str] | None = None) -> None:
         # the saved command fixes the schedule; a stage length given to this call wins over the saved one
         given = (("--stage-minutes", args.stage_minutes), ("--stage-epochs", args.stage_epochs))
         stage = [x for flag, value in given if value for x in (flag, str(value))]
-        args = parser.parse_args(json.loads(saved.read_text())["argv"] + ["--resume", *stage])
+        first = json.loads(saved.read_text())["argv"]
+        if args.replan:
+            first = [*first, "--epochs", str(args.replan)]  # the last --epochs wins in argparse
+            saved.write_text(
+                json.dumps({"argv": first, "command": "python -m training.train " + shlex.join(first)}, indent=2)
+            )
+        args = parser.parse_args(first + ["--resume", *stage])
     else:
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(
