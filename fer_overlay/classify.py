@@ -15,8 +15,10 @@ runtime see the same distribution. Without a JSON the faces go in as they are.
 Before a model is loaded, its SHA-256 is compared with the ``"sha256"`` of the metrics JSON beside it
 (same stem, written by ``training.export``), read at run time so that the shipped model can be
 replaced together with its JSON. A mismatch (a corrupt download, a truncated copy, a model swapped
-without its JSON) is a :class:`ModelError`. A model of one's own without a JSON still loads; the
-classifier's ``note`` then says that its checksum and metrics are unknown.
+without its JSON, another model's JSON beside it) is a :class:`ModelError`; the JSON is read once
+(:func:`read_model_meta`) for both the checksum and the face normalisation. A model of one's own
+without a JSON still loads; the classifier's ``note`` then says that its checksum and metrics are
+unknown.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +55,7 @@ def default_model_path() -> Path:
 
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks: the checksum ``training.export`` writes and
-    :func:`verify_model` compares."""
+    :func:`read_model_meta` compares."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -60,42 +63,57 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def face_normalisation(path: Path) -> str:
-    """The per-face normalisation the model was trained with, from its JSON (``none`` without one)."""
-    try:
-        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-        mode = meta["input_contract"].get("face_normalisation", "none")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return "none"
-    if mode not in FACE_NORMS:
-        raise ModelError(f"{path.with_suffix('.json').name} asks for an unknown face normalisation {mode!r}")
-    return mode
+@dataclass(frozen=True)
+class ModelMeta:
+    """What the classifier takes from a model's metrics JSON, read once and checked against the file."""
+
+    face_norm: str = "none"
+    """The per-face normalisation it was trained with (:mod:`fer_overlay.facenorm`)."""
+    note: str = ""
+    """Why the model is unverified (no JSON, or one without a checksum); "" when its sha256 matched."""
 
 
-def verify_model(path: Path) -> str:
-    """Check ``path`` against the ``sha256`` of its metrics JSON (``NAME.json`` beside ``NAME.onnx``).
+def read_model_meta(path: Path) -> ModelMeta:
+    """The metrics JSON beside ``path`` (``NAME.json`` for ``NAME.onnx``), checked against the model.
 
-    Returns a note ("" when verified) for a model without a usable JSON; raises :class:`ModelError`
-    when the JSON names another checksum."""
+    Its ``sha256`` must be the file's: a corrupt, truncated or swapped model, or another model's JSON
+    copied beside it, is a :class:`ModelError` naming the model the JSON describes (its ``file``). A
+    JSON that cannot be read is an error too rather than a note: it holds the face normalisation, and a
+    model fed faces it was not trained on still answers, only wrongly. Without a JSON the model loads
+    unverified and its faces go in as they are."""
     meta_path = path.with_suffix(".json")
     if not meta_path.is_file():
-        return f"{path.name} has no {meta_path.name} beside it: its checksum and accuracy are unknown"
+        return ModelMeta(
+            note=f"{path.name} has no {meta_path.name} beside it: its checksum and accuracy are unknown"
+        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        expected = str(meta["sha256"]).lower()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return (
-            f"{meta_path.name} is unreadable or has no sha256 ({type(exc).__name__}): checksum not verified"
-        )
-    if meta.get("file") not in (None, path.name):  # a JSON about another file: not this model's
-        return f"{meta_path.name} describes {meta['file']}, not {path.name}: checksum not verified"
-    actual = sha256_of(path)
-    if actual != expected:
+        contract = meta.get("input_contract", {})
+        mode = contract.get("face_normalisation", "none")
+    except (OSError, ValueError, AttributeError) as exc:
         raise ModelError(
-            f"{path.name} does not match the sha256 in {meta_path.name} (corrupt, truncated or replaced "
-            f"without its JSON): {actual[:12]}… instead of {expected[:12]}…"
-        )
-    return ""
+            f"{meta_path.name} beside {path.name} is not a readable metrics JSON ({type(exc).__name__}): "
+            "repair it, or remove it to run the model unverified"
+        ) from None
+    described = str(meta.get("file", path.name))
+    about = f", which describes {described}" if described != path.name else ""
+    if "sha256" not in meta:
+        if about:  # no checksum to say it is the same model under another name: another model's contract
+            raise ModelError(
+                f"{meta_path.name} describes {described}, not {path.name}: put the model's own JSON beside it"
+            )
+        note = f"{meta_path.name} has no sha256: the checksum of {path.name} is not verified"
+    else:
+        expected, actual = str(meta["sha256"]).lower(), sha256_of(path)
+        if actual != expected:
+            raise ModelError(
+                f"{path.name} does not match the sha256 in {meta_path.name}{about} (corrupt, truncated or "
+                f"replaced without its JSON): {actual[:12]}… instead of {expected[:12]}…"
+            )
+        note = ""  # the same bytes: verified, even when the pair was renamed together
+    if mode not in FACE_NORMS:
+        raise ModelError(f"{meta_path.name} asks for an unknown face normalisation {mode!r}")
+    return ModelMeta(face_norm=mode, note=note)
 
 
 class Classifier:
@@ -107,8 +125,9 @@ class Classifier:
         self.path = Path(model_path) if model_path is not None else default_model_path()
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
-        self.note = verify_model(self.path)  # why it could not be verified; "" when its checksum matched
-        self.face_norm = face_normalisation(self.path)
+        meta = read_model_meta(self.path)
+        self.note = meta.note  # why it could not be verified; "" when its checksum matched
+        self.face_norm = meta.face_norm
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         # Helper threads sleep when a batch is done instead of spinning for more work: a frame has one

