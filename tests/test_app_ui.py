@@ -534,6 +534,47 @@ def test_overlay_explains_gauge_and_percentages_and_colours_only_sure_labels(mak
     assert [t.coloured for t in row_texts(app.state.update)] == [True]
 
 
+def test_a_long_name_never_runs_into_its_rows_label(make_app):
+    """Rows show the name read on the tile ("Eileen C."), not only "#12": a name wider than its column
+    was painted under the label ("Eileen CHappy"); it is elided to its column instead."""
+    from fer_overlay.app.engine import FACE, Row, Update
+    from fer_overlay.app.overlay import render_dashboard
+    from fer_overlay.app.style import EMOTION_COLOURS
+
+    app = make_app(privacy_acknowledged=True)
+    mix = np.array([0, 0, 0, 1, 0, 0, 0], np.float32)
+    happy = np.array([int(EMOTION_COLOURS["Happy"][i : i + 2], 16) for i in (1, 3, 5)])
+    fg = np.array([235, 238, 242])
+    for name in ("Maximiliana Oberstaufen", "Eileen C.", "#12"):
+        app.state.push(Update(1.0, (Row(1, name, FACE, 3, 0.9, 80.0),), mix, 80.0, 1, 1, 0, 0))
+        image = render_dashboard(app.state, 340, 600)
+        rgb = np.frombuffer(image.constBits(), np.uint8).reshape(600, image.bytesPerLine())[:, : 340 * 3]
+        rgb = rgb.reshape(600, 340, 3).astype(int)
+        is_fg = np.abs(rgb - fg).sum(axis=2) < 30
+        is_happy = np.abs(rgb - happy).sum(axis=2) < 30
+        band = is_happy.any(axis=1) & (np.arange(600) > 150)  # the row (below the gauge and the mix)
+        name_x = np.nonzero(is_fg[band].any(axis=0))[0]
+        name_x = name_x[name_x > 30]  # right of the face icon
+        label_x = np.nonzero(is_happy[band].any(axis=0))[0]
+        label_x = label_x[label_x > name_x.min()]  # the label's text, not the icon
+        assert len(name_x) and len(label_x), name
+        assert name_x.max() < label_x.min(), (name, name_x.max(), label_x.min())
+
+
+def test_a_tile_badge_leaves_the_meetings_name_label_and_the_face_visible():
+    """Meeting apps write the name at a tile's bottom left: a badge goes there only when every other
+    corner would cover the face."""
+    from fer_overlay.app.tiles import INSET, place
+
+    tile, w, h = (0, 0, 480, 270), 150, 18
+    bottom_left = (INSET, 270 - INSET - h)
+    assert place(tile, (300, 40, 420, 180), w, h) == (INSET, INSET)  # face right: top left, not bottom left
+    assert place(tile, (40, 40, 160, 180), w, h) == (480 - INSET - w, 270 - INSET - h)  # face left
+    assert place(tile, None, w, h) != bottom_left
+    assert place(tile, (20, 0, 470, 262), w, h) == bottom_left  # every corner on the face: the farthest
+    assert place((0, 0, 100, 20), None, w, h) is None  # too small for a badge
+
+
 def test_second_start_brings_the_running_app_to_the_front(make_app, qtbot, tmp_path):
     """A second ``fer-overlay`` with the same settings does not start a second app: it asks the running
     one (a real local socket, a real second process) to come to the front and exits 0 with one line."""

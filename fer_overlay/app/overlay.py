@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizeGrip, QWidget
 
 from fer_overlay.app.dpi import to_logical, to_native
@@ -278,6 +278,7 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
             cols = max(1, int(w // (320 * scale)))
             gap = 12 * scale
             cw = (w - gap * (cols - 1)) / cols
+            name_w = max(44 * scale, 0.34 * (cw - rh))  # a third of the row: "Eileen C.", "Maximilia…"
             per_col = max(0, int((rect.bottom() - 6 * scale - y) // rh))
             fit = per_col * cols
             shown = rows if len(rows) <= fit else rows[: max(0, fit - 1)]
@@ -292,12 +293,17 @@ def paint_dashboard(p: QPainter, rect: QRectF, s: DashboardState, opaque: bool =
                 draw_face_icon(p, icon, r.emotion_index, muted=not r.coloured)
                 p.setPen(fg)
                 tr = QRectF(rx + rh, ry, cw - rh, rh)
-                p.drawText(tr, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, r.label)
+                # The name read on the tile ("Eileen C.") or "#12": elided to its column, never painted
+                # under the label beside it.
+                label = QFontMetrics(p.font()).elidedText(
+                    r.label, Qt.TextElideMode.ElideRight, int(name_w - 6)
+                )
+                p.drawText(tr, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
                 p.setPen(
                     emotion_colour(r.emotion_index) if r.coloured else fg if r.emotion_index >= 0 else dim
                 )
                 p.drawText(
-                    tr.adjusted(44 * scale, 0, 0, 0),
+                    tr.adjusted(name_w, 0, 0, 0),
                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                     r.emotion,
                 )

@@ -50,17 +50,25 @@ def badge_text(label: str, state: int, emotion: int, confidence: float) -> str:
 
 def place(tile: tuple[int, int, int, int], face: tuple[float, ...] | None, w: int, h: int) -> tuple | None:
     """The badge's top-left (capture pixels) in the tile corner farthest from the face's centre
-    (the tile's centre without a face); None when the tile is too small to hold it."""
+    (the tile's centre without a face); None when the tile is too small to hold it.
+
+    The bottom-left corner is taken only when every other one would cover the face: Zoom, Teams, Meet
+    and Element Call write the participant's name there, and that label is what a teacher matches the
+    badge with (for a face on the right of its tile, the farthest corner would cover that label)."""
     x0, y0, x1, y1 = tile
     if x1 - x0 < w + 2 * INSET or y1 - y0 < h + 2 * INSET:
         return None
     fx, fy = ((face[0] + face[2]) / 2, (face[1] + face[3]) / 2) if face else ((x0 + x1) / 2, (y0 + y1) / 2)
-    corners = [
-        (x0 + INSET, y0 + INSET),
-        (x1 - INSET - w, y0 + INSET),
-        (x0 + INSET, y1 - INSET - h),
-        (x1 - INSET - w, y1 - INSET - h),
-    ]
+    top_left, top_right = (x0 + INSET, y0 + INSET), (x1 - INSET - w, y0 + INSET)
+    bottom_left, bottom_right = (x0 + INSET, y1 - INSET - h), (x1 - INSET - w, y1 - INSET - h)
+
+    def clear(c: tuple[int, int]) -> bool:  # off the face's box
+        return (
+            face is None or c[0] + w <= face[0] or face[2] <= c[0] or c[1] + h <= face[1] or face[3] <= c[1]
+        )
+
+    everywhere = (top_left, top_right, bottom_left, bottom_right)
+    corners = [c for c in everywhere if c != bottom_left and clear(c)] or everywhere
     return max(corners, key=lambda c: (c[0] + w / 2 - fx) ** 2 + (c[1] + h / 2 - fy) ** 2)
 
 
