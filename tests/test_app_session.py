@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,8 +195,6 @@ def test_running_session_lists_participants_with_model_quality(app, meeting, qtb
     assert abs(float(np.nansum(u.distribution)) - 1) < 1e-3
     # Class mix and rows speak of emotions by name; the overlay calls the figure an indicator.
     assert {r.emotion_name for r in u.rows} <= set(EMOTIONS) | {"no face", "camera off"}
-    if os.environ.get("FER_OVERLAY_SCREENSHOT"):  # how docs/overlay.png is made (faces pixelated)
-        _screenshot(app, meeting, Path(os.environ["FER_OVERLAY_SCREENSHOT"]))
 
 
 def test_overlay_follows_the_meeting_window(app, meeting, qtbot):
@@ -270,8 +266,6 @@ def test_indicators_on_tiles_sit_in_each_tile_away_from_the_face(app, meeting, q
     with open_mss() as sct:
         shot = np.array(sct.grab(b.rect.as_mss()))[..., :3]
     assert shot.mean() < 90 and shot.max() > 200, "a dark box with light text is on the screen"
-    if os.environ.get("FER_OVERLAY_TILES_SCREENSHOT"):  # docs/APP.md's picture of the badges
-        _screenshot(app, meeting, Path(os.environ["FER_OVERLAY_TILES_SCREENSHOT"]))
 
 
 def test_virtual_camera_sends_dashboard_frames(app, qtbot):
@@ -389,36 +383,3 @@ def test_closing_the_meeting_window_pauses_without_losing_data(app, meeting, qtb
     assert not app.running and "analysis off" in app.control.status.text()
     assert result is not None and result.captures == app.updates
     assert all(p.exists() for p in result.files)
-
-
-def _screenshot(app, meeting, path: Path) -> None:
-    """docs/overlay.png: the overlay beside the meeting, with every face pixelated beyond recognition
-    (FER2013 pixels must not be published)."""
-    import cv2
-
-    from fer_overlay.sources import open_mss
-
-    QApplication.processEvents()
-    QTest.qWait(300)
-    meeting, gallery, *_ = meeting
-    gallery_faces = gallery.face_xyxy[~np.isnan(gallery.face_xyxy).any(axis=1)]
-    with open_mss() as sct:
-        shot = np.array(sct.grab(sct.monitors[0]))[..., :3].copy()
-    x0, y0 = meeting.x(), meeting.y()  # faces are pixelated before anything is cropped or saved
-    for fx0, fy0, fx1, fy1 in gallery_faces:
-        pad = 0.45 * (fx1 - fx0)
-        a, b = int(x0 + fx0 - pad), int(y0 + fy0 - pad)
-        c, d = int(x0 + fx1 + pad), int(y0 + fy1 + pad)
-        patch = shot[b:d, a:c]
-        small = cv2.resize(patch, (4, 4), interpolation=cv2.INTER_AREA)
-        shot[b:d, a:c] = cv2.resize(small, (c - a, d - b), interpolation=cv2.INTER_NEAREST)
-    boxes = [meeting.frameGeometry(), app.overlay.frameGeometry()]
-    if app.control is not None:
-        boxes.append(app.control.frameGeometry())
-    left = max(0, min(b.left() for b in boxes) - 10)
-    top = max(0, min(b.top() for b in boxes) - 10)
-    right = max(b.right() for b in boxes) + 10
-    bottom = max(b.bottom() for b in boxes) + 10
-    crop = shot[top:bottom, left:right]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), crop)
