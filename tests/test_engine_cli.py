@@ -297,6 +297,9 @@ def test_ctrl_c_exits_130_with_one_line_and_whole_outputs(fer2013, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test run started in the background by a shell without job control
+        # (`nohup pytest &`) ignores SIGINT, and that is inherited; the child then never saw Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -306,7 +309,7 @@ def test_ctrl_c_exits_130_with_one_line_and_whole_outputs(fer2013, tmp_path):
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     n = int(lines[0].split("interrupted after ")[1].split()[0])
