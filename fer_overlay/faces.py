@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -64,6 +64,17 @@ whole thumbnail would miss a head turning in a large, still room."""
 ROTATIONS = (25.0,)
 """Angles (degrees, both ways) at which tiles still without a face are searched again. On 300 PublicTest
 faces, +-25 recovered 7 of the 11 faces the upright chain missed (+-15: 6, +-35: 5)."""
+ENHANCE_CLIP, ENHANCE_GRID, ENHANCE_PAD = 2.0, 4, 0.25
+"""Tiles still without a face upright get a second look before the turned searches: their contrast
+equalised (CLAHE, clip 2, 4x4 cells) and their edges extended by a quarter of their height above and
+below, an eighth of their width at the sides (replicated pixels). A webcam against a window or in a dim
+room shows a face a few grey levels from its background, which the detectors' first stages drop; Meet
+and Zoom crop each video to fill its tile, so a participant sitting high or close has the top of the
+head cut by the tile's edge, and a cascade needs the face's whole window inside its picture. On the
+shared screenshots (their true tiles) the first detector's second look found a backlit face, a face in
+shade and a small face low in an 83-px tile (140 -> 142 of 145), no false face there nor in 80 empty
+rooms (``tests/test_engine_faces.py``); the SSD's found one more, a face cut by the tile's top edge, for
+a fifth more detection time, so the second look is the first detector's alone."""
 TILE_THRESHOLDS = (0.6, 0.5, 0.5)
 """MTCNN's thresholds in a tile, lower than the reference's 0.6 / 0.7 / 0.7 in the last two networks: a
 tile holds one participant, so a weak candidate only has to be the tile's best. On 400 PublicTest faces
@@ -109,6 +120,19 @@ OUTSIDE_SIDE = 0.12
 """The part of a frame no tile covers is searched for faces where it holds a square of 12% of the
 frame's height (a webcam tile of a strip or a floating self-view; gutters and toolbars hold none)."""
 _NONE = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+
+class Pass(NamedTuple):
+    """One search of the chain: detector ``k`` on tiles turned by ``angle`` degrees, given a second look
+    with ``enhance`` (``ENHANCE_CLIP``)."""
+
+    angle: float
+    k: int
+    enhance: bool = False
+
+
+UPRIGHT = Pass(0.0, 0)
+"""The first detector on the tiles as they are, and the re-check of a known face."""
 Found = tuple[np.ndarray, np.ndarray]
 """One picture's faces: boxes float32 (K, 4) xyxy in the searched picture's pixels, scores (K,)."""
 
@@ -436,7 +460,7 @@ class TileMemo:
     thumb: np.ndarray  # 32x18 int16, the picture last searched
     face: np.ndarray | None  # detector box, None when no face was found
     score: float
-    how: tuple[float, int]  # (angle, detector index) of the search that found it; (0, 0) upright/re-check
+    how: Pass  # the search that found it; UPRIGHT also for a re-check
     lean: int  # changed frames since the whole chain last searched this tile without a face
     others: np.ndarray = field(default_factory=lambda: _NONE[0])  # (K, 4) its other faces, if any
 
@@ -482,7 +506,7 @@ class FaceDetector:
         dict[int, tuple[np.ndarray, float]],
         set[int],
         dict[int, np.ndarray],
-        dict[int, tuple[tuple[float, int], np.ndarray]],
+        dict[int, tuple[Pass, np.ndarray]],
         dict[int, int],
     ]:
         """What the last frame tells about this one, per tile: an unchanged picture (an empty chair, a
@@ -501,7 +525,7 @@ class FaceDetector:
             )
         found: dict[int, tuple[np.ndarray, float]] = {}
         empty: set[int] = set()
-        prefer: dict[int, tuple[tuple[float, int], np.ndarray]] = {}
+        prefer: dict[int, tuple[Pass, np.ndarray]] = {}
         lean: dict[int, int] = {}
         self._others = {}
         if not self.track or not self._memo or not todo:
@@ -509,7 +533,7 @@ class FaceDetector:
         from fer_overlay.track import iou
 
         overlap = iou(tiles.xyxy[todo], np.array([m.tile for m in self._memo]))
-        recheck: list[tuple[int, np.ndarray, tuple[float, int]]] = []
+        recheck: list[tuple[int, np.ndarray, Pass]] = []
         for i, t in enumerate(todo):
             j = int(overlap[i].argmax())
             if overlap[i, j] < 0.9:
@@ -546,7 +570,7 @@ class FaceDetector:
                         )
                         if ok.any():
                             self._others[t] = (moved[ok], sure[ok])
-                elif how != (0.0, 0):
+                elif how != UPRIGHT:
                     # Only a later search (another detector, a turned tile) had found it, and the last
                     # network does not confirm it now (it does for about half of them): that search next.
                     prefer[t] = (how, last)
@@ -561,6 +585,7 @@ class FaceDetector:
         angle: float = 0.0,
         height: int | None = None,
         others: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
+        enhance: bool = False,
     ) -> dict[int, tuple[np.ndarray, float]]:
         """Full search of each tile's ``regions`` (the tile, or a window around its last face): regions of
         one shape (a grid's tiles) resized to one size, at most ``spec.height`` (or ``height``) high,
@@ -568,7 +593,8 @@ class FaceDetector:
         regions are searched rotated by that many degrees, and a face found is returned as the upright
         square of the same size around its centre (the crop FER2013 would have: its faces are not
         de-rotated). With ``others`` (upright searches only), a region's other sure faces go there
-        (``SECOND_FACE_SCORE``)."""
+        (``SECOND_FACE_SCORE``). With ``enhance`` (upright only) they get a second look
+        (``ENHANCE_CLIP``): contrast equalised, edges extended."""
         groups: dict[tuple[int, int], list[int]] = {}
         for t, (x0, y0, x1, y1) in regions.items():
             if x1 - x0 < 8 or y1 - y0 < 8:  # nothing to search (callers pass tiles and windows >= 8 px)
@@ -582,7 +608,19 @@ class FaceDetector:
         out: dict[int, tuple[np.ndarray, float]] = {}
         for (h, w), members in groups.items():
             full = [gray[y0:y1, x0:x1] for x0, y0, x1, y1 in (regions[t] for t in members)]
+            px, py = (round(ENHANCE_PAD / 2 * w), round(ENHANCE_PAD * h)) if enhance else (0, 0)
+            if enhance:  # equalised at full resolution, then shrunk (CLAHE's cells on a 72-px tile: noise)
+                clahe = cv2.createCLAHE(ENHANCE_CLIP, (ENHANCE_GRID, ENHANCE_GRID))
+                full = [clahe.apply(f) for f in full]
             crops = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in full]
+            if enhance:
+                crops = [cv2.copyMakeBorder(c, py, py, px, px, cv2.BORDER_REPLICATE) for c in crops]
+                full = [
+                    cv2.copyMakeBorder(f, gy, gy, gx, gx, cv2.BORDER_REPLICATE)
+                    for f, gy, gx in (
+                        (f, round(py * f.shape[0] / h), round(px * f.shape[1] / w)) for f in full
+                    )
+                ]
             if angle:
                 turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
                 back = cv2.invertAffineTransform(turn)
@@ -591,6 +629,7 @@ class FaceDetector:
                 Search(crops, max(16, int(0.18 * h)), int(0.95 * h), False, None if angle else full)
             )
             for t, (b, s) in zip(members, found, strict=True):
+                b = b - np.array([px, py, px, py], np.float32)  # in the tile's pixels (extended edges)
                 # A box belongs to the picture searched: its centre inside it. The SSD also reports
                 # confident boxes far outside its input (seen at 2-3x the picture's side, score 0.999).
                 cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
@@ -714,34 +753,34 @@ class FaceDetector:
         known, skip, thumbs, prefer, lean = self._from_memo(gray, tiles, todo)
         self.searches = []
         found = dict(known)
-        source: dict[int, tuple[float, int]] = {t: (0.0, 0) for t in known}
+        source: dict[int, Pass] = {t: UPRIGHT for t in known}
         # Each detector of the chain searches the tiles the previous ones found no face in; then the chain
-        # again on the tiles turned by +-ROTATIONS degrees (a head tilted over ~20 degrees escapes upright
-        # detectors). A face only a later search had found last frame gets that search first.
-        # That search looks in a window around the face's last place first, a few times cheaper.
-        passes = [(0.0, k) for k in range(len(self.names))]
-        passes += [(a, k) for r in ROTATIONS for a in (r, -r) for k in range(len(self.names))]
+        # again on the tiles enhanced (ENHANCE_CLIP), then turned by +-ROTATIONS degrees (a head tilted
+        # over ~20 degrees escapes upright detectors). A face only a later search had found last frame gets
+        # that search first. That search looks in a window around the face's last place first, a few
+        # times cheaper.
+        chain = range(len(self.names))
+        passes = [Pass(0.0, k) for k in chain] + [
+            Pass(0.0, 0, True)
+        ]  # the second look: the first detector alone
+        passes += [Pass(a, k) for r in ROTATIONS for a in (r, -r) for k in chain]
         first = [
             (how, [t for t, (p, _) in prefer.items() if p == how], windowed)
             for how in passes
             if how in {p for p, _ in prefer.values()}
             for windowed in (True, False)
         ]
-        for (angle, k), only, windowed in first + [(how, todo, False) for how in passes]:
-            rest = [
-                t
-                for t in only
-                if t not in found and t not in skip and (t not in lean or (angle, k) == (0.0, 0))
-            ]
+        for how, only, windowed in first + [(how, todo, False) for how in passes]:
+            angle, k, enhance = how
+            rest = [t for t in only if t not in found and t not in skip and (t not in lean or how == UPRIGHT)]
             if not rest:
                 continue
             spec, detect = self.specs[k], self._detects[k]
             self.searches.append((spec.name, angle, len(rest)))
             if windowed:
                 regions = {t: self._window(prefer[t][1], tiles.xyxy[t]) for t in rest}
-                new = self._search(gray, regions, spec, detect, angle, WINDOW_HEIGHT)
+                new = self._search(gray, regions, spec, detect, angle, WINDOW_HEIGHT, enhance=enhance)
             else:
-                upright_first = (angle, k) == (0.0, 0)
                 new = self._search(
                     gray,
                     {t: tiles.xyxy[t] for t in rest},
@@ -749,7 +788,8 @@ class FaceDetector:
                     detect,
                     angle,
                     None,
-                    self._others if upright_first else None,
+                    self._others if how == UPRIGHT else None,
+                    enhance,
                 )
             if spec.name != self.specs[0].name:  # its boxes in the first detector's crop convention
                 ratio = spec.crop_scale / self.specs[0].crop_scale
@@ -757,7 +797,7 @@ class FaceDetector:
                     c, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * ratio / 2
                     new[t] = (np.concatenate([c - half, c + half]).astype(np.float32), score)
             found.update(new)
-            source.update({t: (angle, k) for t in new})
+            source.update({t: how for t in new})
         crowd = [
             t
             for t in todo
@@ -769,7 +809,7 @@ class FaceDetector:
         for t, faces in self._crowd(gray, tiles, crowd, found).items():
             if t not in found:  # the largest is the tile's own participant
                 found[t], faces = (faces[0][0], faces[1][0]), (faces[0][1:], faces[1][1:])
-                source[t] = (0.0, 0)
+                source[t] = UPRIGHT
             if len(faces[0]):
                 old = self._others.get(t, _NONE)
                 self._others[t] = (np.concatenate([old[0], faces[0]]), np.concatenate([old[1], faces[1]]))
@@ -780,7 +820,7 @@ class FaceDetector:
         # as known faces are in a steady session: one crop convention for both, and tighter crops. Its own
         # upright search did that already (``fits_fine``).
         fitted = self.specs[0].fits_fine
-        fresh = [i for i, t in enumerate(ids) if t not in known and not (fitted and source[t] == (0.0, 0))]
+        fresh = [i for i, t in enumerate(ids) if t not in known and not (fitted and source[t] == UPRIGHT)]
         if self._refine is not None and fresh:
             refined, probs = self._refine(
                 gray,
@@ -797,7 +837,7 @@ class FaceDetector:
                     tiles.xyxy[t].copy(),
                     thumbs[t],
                     *(where[t] if t in where else (None, 0.0)),
-                    source.get(t, (0.0, 0)),
+                    source.get(t, UPRIGHT),
                     0 if t in where else lean.get(t, 0),
                     self._others[t][0] if t in where and t in self._others else _NONE[0],
                 )
