@@ -16,8 +16,10 @@ from fer_bench.screens import evaluate_screens, total_lines
 SCREENS = Path(os.environ.get("FER_SCREENS", "../shared/screens")).resolve()
 
 # Reached on ../shared/screens (23 images) with `fer-overlay evaluate --screens ../shared/screens`:
-# tiles 182/228 (79.8%), faces in face tiles 127/145 (87.6%), camera-off 56/74 (75.7%), 1 false face.
-FLOORS = {"tiles": 0.78, "faces": 0.86, "camera_off": 0.73}
+# tiles 182/228 (79.8%), faces in face tiles 139/145 (95.9%; 127 before the crowd search and the second
+# look of faces.py), camera-off 56/74 (75.7%), names read exactly through the tile finder 116/160
+# (72.5%; 135/160 on the true tiles, `python -m fer_bench.names`), 1 false face.
+FLOORS = {"tiles": 0.78, "faces": 0.95, "camera_off": 0.73, "names": 0.71}
 MAX_FALSE_FACES = 2
 
 
@@ -27,13 +29,14 @@ def scores():
     return evaluate_screens(SCREENS)
 
 
-def test_tiles_faces_and_cameras_off_on_real_screens(scores):
+def test_tiles_faces_cameras_off_and_names_on_real_screens(scores):
     report = "\n".join([s.line() for s in scores] + total_lines(scores))
-    total = {f: sum(getattr(s, f) for s in scores) for f in ("tiles", "faces", "camera_off")}
+    total = {f: sum(getattr(s, f) for s in scores) for f in FLOORS}
     found = {
         "tiles": sum(s.tiles_found for s in scores),
         "faces": sum(s.faces_found for s in scores),
         "camera_off": sum(s.camera_off_found for s in scores),
+        "names": sum(s.names_read for s in scores),  # the exact label text, on tiles the layout found
     }
     for key, floor in FLOORS.items():
         assert found[key] >= floor * total[key], (
