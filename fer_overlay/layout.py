@@ -352,13 +352,13 @@ def _lattice_cards(
         )
 
     def share(box: np.ndarray) -> float:
-        """The cell's content share, 0 where it lies over a tile found or a share (not beside them)."""
+        """The cell's content share; -1 where it lies over a tile found or a share (not beside them)."""
         x0, y0, x1, y1 = box
         if len(taken):
             ix = np.clip(np.minimum(x1, taken[:, 2]) - np.maximum(x0, taken[:, 0]), 0, None)
             iy = np.clip(np.minimum(y1, taken[:, 3]) - np.maximum(y0, taken[:, 1]), 0, None)
             if (ix * iy).max() > 0.25 * (x1 - x0) * (y1 - y0):
-                return 0.0
+                return -1.0
         return float(content[y0:y1, x0:x1].mean()) if x1 > x0 and y1 > y0 else 0.0
 
     def is_card(box: np.ndarray) -> bool:
@@ -378,11 +378,26 @@ def _lattice_cards(
             if c in cols and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)):
                 c_lo, c_hi = (c, c_hi) if edge == "c_lo" else (c_lo, c)
                 grown = True
-    # Inside the lattice, a free cell full of content is a video whose region merged with a
-    # neighbour's across a label or icon drawn over the gutter (and was too irregular to split).
-    cells = [cell(r, c) for r in range(r_lo, r_hi + 1) for c in range(c_lo, c_hi + 1)]
+    # Among the rows and columns of the tiles found, a free cell full of content is a video whose
+    # region merged with a neighbour's across a label or icon drawn over the gutter (and was too
+    # irregular to split). Rows grown from cards alone take only cards (a toolbar may sit there).
+    rc = [(r, c) for r in range(r_lo, r_hi + 1) for c in range(c_lo, c_hi + 1)]
+    cells = [cell(r, c) for r, c in rc]
     shares = np.array([share(c) for c in cells])
-    keep = shares >= 0.03
+    inner = np.array([r in used_r and c in used_c for r, c in rc], bool).reshape(-1)
+    keep = (shares >= 0.03) & ((shares <= 0.5) | inner)
+    # Apps fill a gallery in reading order, so a row holds one run of tiles without holes; a card
+    # apart from the longest run is a button of a toolbar drawn at that height.
+    for r in range(r_lo, r_hi + 1):
+        row = [i for i, (rr, _) in enumerate(rc) if rr == r]
+        runs: list[list[int]] = [[]]
+        for i in row:
+            if keep[i] or shares[i] < 0:
+                runs[-1].append(i)
+            elif runs[-1]:
+                runs.append([])
+        longest = max(runs, key=len)
+        keep[[i for i in row if i not in longest]] = False
     cards = np.array(cells, np.int32).reshape(-1, 4)[keep]
     off = (shares[keep] <= 0.5) | camera_off_flags(image, cards)
     return cards, off
@@ -472,7 +487,7 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     key = (coarse[:, 0] << 12) | (coarse[:, 1] << 6) | coarse[:, 2]
     values, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     for i in np.argsort(-counts)[:6]:
-        if counts[i] < 0.05 * len(key):
+        if counts[i] < 0.03 * len(key):
             break
         colour = np.median(px[inverse.ravel() == i], axis=0).astype(np.uint8)
         if all(np.abs(colour.astype(int) - o).max() > BG_TOLERANCE for o in out):
