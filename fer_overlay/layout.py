@@ -487,7 +487,7 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     key = (coarse[:, 0] << 12) | (coarse[:, 1] << 6) | coarse[:, 2]
     values, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     for i in np.argsort(-counts)[:6]:
-        if counts[i] < 0.03 * len(key):
+        if counts[i] < 0.05 * len(key):
             break
         colour = np.median(px[inverse.ravel() == i], axis=0).astype(np.uint8)
         if all(np.abs(colour.astype(int) - o).max() > BG_TOLERANCE for o in out):
