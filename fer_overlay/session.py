@@ -55,8 +55,15 @@ def same_face(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def gallery_note(result: Result) -> str:
-    """A hint for the user when the picture is too small to read faces from (empty when all is well)."""
+    """A hint for the user when the picture is too small to read faces from, or when several faces
+    were counted one participant each because no gallery layout was recognised (empty when all is
+    well; one face without a gallery is a plain webcam, nothing to say)."""
     tiles = result.tiles
+    if tiles.faces_first and len(result.faces) >= 2:
+        return (
+            "no gallery layout recognised in this picture: each face found counts as one participant, "
+            "and participants with the camera off are not counted"
+        )
     seen = ~tiles.camera_off & ~tiles.main if len(tiles) else np.zeros(0, bool)
     if not seen.any():
         return ""
