@@ -210,6 +210,24 @@ def _seam_cut(gray: np.ndarray, box: np.ndarray, min_side: int, depth: int = 0) 
     return np.array([box], np.int32)
 
 
+def _snap_cuts(gray: np.ndarray, box: np.ndarray, n: int, vertical: bool) -> np.ndarray:
+    """``n + 1`` cut positions that split a box into ``n`` equal cells along x (``vertical``) or y,
+    each inner cut moved to the strongest straight seam within 8% of a cell of where equal spacing
+    puts it. A label or mute icon drawn across a tile edge (Meet) widens the merged region, so equal
+    spacing alone lands a few pixels off the real edges."""
+    lo, hi = (int(box[0]), int(box[2])) if vertical else (int(box[1]), int(box[3]))
+    cuts = np.linspace(lo, hi, n + 1).round().astype(int)
+    if n < 2:
+        return cuts
+    profile = _seam_profile(gray, box, vertical)
+    reach = max(2, int(0.08 * (hi - lo) / n))
+    for k in range(1, n):
+        a, b = max(0, cuts[k] - lo - reach), min(len(profile), cuts[k] - lo + reach + 1)
+        if b > a and profile[a:b].max() >= 0.5:
+            cuts[k] = lo + a + int(profile[a:b].argmax())
+    return cuts
+
+
 def _split_merged(
     image: np.ndarray, content: np.ndarray, boxes: np.ndarray, fill: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -259,8 +277,8 @@ def _split_merged(
             out.append(box)
             out_fill.append(f)
             continue
-        xs = np.linspace(x0, x1, cols + 1).round().astype(int)
-        ys = np.linspace(y0, y1, rows + 1).round().astype(int)
+        xs = _snap_cuts(gray, box, cols, True)
+        ys = _snap_cuts(gray, box, rows, False)
         seams = [_seam(gray, True, x, y0, y1) for x in xs[1:-1]]
         seams += [_seam(gray, False, y, x0, x1) for y in ys[1:-1]]
         if np.mean(seams) < 0.5:
@@ -288,12 +306,13 @@ def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float
 
 def _lattice_cards(
     image: np.ndarray, content: np.ndarray, tiles: np.ndarray, taken: np.ndarray
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Camera-off cards drawn on the page background have no edge (Meet's grid, avatar columns): when
     the tiles found form a regular grid (most of them the same size, on one lattice), the lattice's
     empty-looking cells that hold a little content (an avatar, initials, a name) on mostly background
     are tiles too. The lattice grows from the tiles found, row by row and column by column, while it
-    finds such cards. None where the tiles form no lattice (then avatars are looked for instead)."""
+    finds such cards. Returns the new cells and their camera-off flags; None where the tiles form no
+    lattice (then avatars are looked for instead)."""
     if len(tiles) < 3:
         return None
     bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
@@ -332,15 +351,18 @@ def _lattice_cards(
             [max(0, x0), max(0, y0), min(w, int(round(x0 + tw))), min(h, int(round(y0 + th)))], np.int32
         )
 
-    def is_card(box: np.ndarray) -> bool:
+    def share(box: np.ndarray) -> float:
+        """The cell's content share; -1 where it lies over a tile found or a share (not beside them)."""
         x0, y0, x1, y1 = box
-        if len(taken):  # a card lies beside the tiles found, not over one of them or over a share
+        if len(taken):
             ix = np.clip(np.minimum(x1, taken[:, 2]) - np.maximum(x0, taken[:, 0]), 0, None)
             iy = np.clip(np.minimum(y1, taken[:, 3]) - np.maximum(y0, taken[:, 1]), 0, None)
             if (ix * iy).max() > 0.25 * (x1 - x0) * (y1 - y0):
-                return False
-        share = content[y0:y1, x0:x1].mean() if x1 > x0 and y1 > y0 else 0.0
-        return 0.03 <= share <= 0.5
+                return -1.0
+        return float(content[y0:y1, x0:x1].mean()) if x1 > x0 and y1 > y0 else 0.0
+
+    def is_card(box: np.ndarray) -> bool:
+        return 0.03 <= share(box) <= 0.5
 
     used_r = sorted({int(round(k)) for k in ky[on]})
     used_c = sorted({int(round(k)) for k in kx[on]})
@@ -356,8 +378,29 @@ def _lattice_cards(
             if c in cols and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)):
                 c_lo, c_hi = (c, c_hi) if edge == "c_lo" else (c_lo, c)
                 grown = True
-    cards = [cell(r, c) for r in range(r_lo, r_hi + 1) for c in range(c_lo, c_hi + 1) if is_card(cell(r, c))]
-    return np.array(cards, np.int32).reshape(-1, 4)
+    # Among the rows and columns of the tiles found, a free cell full of content is a video whose
+    # region merged with a neighbour's across a label or icon drawn over the gutter (and was too
+    # irregular to split). Rows grown from cards alone take only cards (a toolbar may sit there).
+    rc = [(r, c) for r in range(r_lo, r_hi + 1) for c in range(c_lo, c_hi + 1)]
+    cells = [cell(r, c) for r, c in rc]
+    shares = np.array([share(c) for c in cells])
+    inner = np.array([r in used_r and c in used_c for r, c in rc], bool).reshape(-1)
+    keep = (shares >= 0.03) & ((shares <= 0.5) | inner)
+    # Apps fill a gallery in reading order, so a row holds one run of tiles without holes; a card
+    # apart from the longest run is a button of a toolbar drawn at that height.
+    for r in range(r_lo, r_hi + 1):
+        row = [i for i, (rr, _) in enumerate(rc) if rr == r]
+        runs: list[list[int]] = [[]]
+        for i in row:
+            if keep[i] or shares[i] < 0:
+                runs[-1].append(i)
+            elif runs[-1]:
+                runs.append([])
+        longest = max(runs, key=len)
+        keep[[i for i in row if i not in longest]] = False
+    cards = np.array(cells, np.int32).reshape(-1, 4)[keep]
+    off = (shares[keep] <= 0.5) | camera_off_flags(image, cards)
+    return cards, off
 
 
 def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -534,12 +577,13 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             main[i] = area[i] > MAIN_RATIO * np.median(others)
     off = camera_off_flags(image, boxes)
     content = _content_mask(image, bg) == 255
-    cards = _lattice_cards(image, content, boxes[~main], boxes)
-    if cards is not None and len(cards):
+    lattice = _lattice_cards(image, content, boxes[~main], boxes)
+    if lattice is not None and len(lattice[0]):
+        cards, cards_off = lattice
         boxes = np.concatenate([boxes, cards])
         main = np.concatenate([main, np.zeros(len(cards), bool)])
-        off = np.concatenate([off, np.ones(len(cards), bool)])
-    elif cards is None:  # no lattice: avatars may sit between the tiles of a strip or a column
+        off = np.concatenate([off, cards_off])
+    elif lattice is None:  # no lattice: avatars may sit between the tiles of a strip or a column
         avatars, replaced = _avatar_cells(content, boxes[~main])
         if len(avatars):
             keep = np.ones(len(boxes), bool)

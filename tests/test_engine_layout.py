@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from galleries import gallery
@@ -104,3 +105,18 @@ def test_region_drawn_tightly_around_the_gallery_sides(fer2013):
     tiles = detect_tiles(region)
     assert tiles.grid == (3, 3)
     assert (_matched(g.tiles - np.array([x0, y0, x0, y0]), tiles.xyxy) >= 0).all()
+
+
+def test_icons_drawn_across_the_gutters_do_not_merge_tiles(fer2013):
+    """Meet draws each tile's mute icon and name over its left edge, across the gutter: videos that
+    touch through such icons are still cut at their own edges, every tile found once."""
+    g = gallery(fer2013, 16, style="zoom", seed=41)
+    image = g.image.copy()
+    gutter = int(g.tiles[1, 0] - g.tiles[0, 2])
+    radius = gutter + 8
+    for x0, _, _, y1 in g.tiles:  # each icon reaches into the left neighbour (or the page, at the left)
+        cv2.circle(image, (int(x0) + radius // 3, int(y1) - 2 * radius), radius, (40, 40, 220), -1)
+    tiles = detect_tiles(image)
+    match = _matched(g.tiles, tiles.xyxy)
+    assert (match >= 0).all(), f"missed tiles {np.where(match < 0)[0]}"
+    assert len(tiles) == 16 and tiles.grid == (4, 4)
