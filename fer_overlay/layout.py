@@ -555,8 +555,15 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
         return replace(tiles, xyxy=xyxy)
     best: tuple[int, np.ndarray, np.ndarray] | None = None
+    framed = False
     for k, bg in enumerate(_background_candidates(image)):
         found = _tile_boxes(image, bg)
+        area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
+        if len(found) == 1 and area[0] > 0.9 * w * h:
+            # One region filling the frame: this colour only frames the picture (the black around
+            # a recording, a screen's border); a gallery needs regular tiles on another colour.
+            framed = True
+            continue
         # The frame's own edges (k = 0) win unless another flat colour shows more regular tiles.
         score = _regularity(found) - (0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
@@ -564,12 +571,10 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         if k == 0 and len(found) >= 4 and score == len(found):
             break  # every region of the frame's own background is a regular tile: a plain gallery
     faces_first = replace(Tiles.empty(), faces_first=True)
-    if best is None:
+    if best is None or (framed and best[0] < 0):
         return faces_first
     _, bg, boxes = best
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    if len(boxes) == 1 and area[0] > 0.9 * w * h:
-        return faces_first
     main = np.zeros(len(boxes), bool)
     if len(boxes) >= 2:
         for i in range(len(boxes)):

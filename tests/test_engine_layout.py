@@ -137,3 +137,14 @@ def test_faceless_panel_cut_unevenly_is_content_not_participants():
     assert flagged.tolist() == [False] * 4 + [True] * len(panel)
     # No face anywhere: nothing is judged content (a gallery of people looking away keeps its tiles).
     assert not faceless_groups_as_content(tiles, np.zeros(len(xyxy), bool)).main.any()
+
+
+def test_two_tiles_inside_a_black_frame(fer2013):
+    """A meeting window inside a black border (a recording's letterbox, a screen around a window): the
+    black only frames the picture, so the two tiles on the window's own background are the gallery."""
+    g = gallery(fer2013, 2, style="zoom", seed=42)
+    pad = 24
+    image = cv2.copyMakeBorder(g.image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    tiles = detect_tiles(image)
+    assert not tiles.faces_first
+    assert (_matched(g.tiles + pad, tiles.xyxy) >= 0).all() and len(tiles) == 2
