@@ -16,9 +16,11 @@ from fer_bench.screens import evaluate_screens, total_lines
 SCREENS = Path(os.environ.get("FER_SCREENS", "../shared/screens")).resolve()
 
 # Reached on ../shared/screens (23 images) with `fer-overlay evaluate --screens ../shared/screens`:
-# tiles 188/228 (82.5%), faces in face tiles 128/145 (88.3%), camera-off 56/74 (75.7%), 1 false face.
-FLOORS = {"tiles": 0.81, "faces": 0.87, "camera_off": 0.73}
+# tiles 191/228 (83.8%), faces in face tiles 127/145 (87.6%), camera-off 56/74 (75.7%), 1 false face,
+# 23 phantom participants (found tiles without a face that match no true tile).
+FLOORS = {"tiles": 0.83, "faces": 0.87, "camera_off": 0.73}
 MAX_FALSE_FACES = 2
+MAX_PHANTOMS = 24
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +42,4 @@ def test_tiles_faces_and_cameras_off_on_real_screens(scores):
             f"{key}: {found[key]}/{total[key]} under {floor:.0%}\n{report}"
         )
     assert sum(s.false_faces for s in scores) <= MAX_FALSE_FACES, report
+    assert sum(s.phantoms for s in scores) <= MAX_PHANTOMS, report
