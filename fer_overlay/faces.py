@@ -41,6 +41,8 @@ synthetic galleries of PublicTest faces, where the true crop is known, by ``fer-
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,7 @@ import cv2
 import numpy as np
 
 from fer_overlay.frames import FACE_SIZE, Faces, Tiles
+from fer_overlay.track import gallery_coords, iou, same_tiles
 
 VERIFY_THRESHOLD = 0.7
 """Face probability the last MTCNN stage must give a known face to keep it without a full search. 0.8
@@ -90,6 +93,12 @@ SECOND_FACE_SCORE, SECOND_FACE_SIDE = 0.95, 0.5
 face is kept in it when the detector is sure of it (>= 0.95, the whole-frame thresholds being 0.7) and
 it is at least half as wide as the largest, so that a poster or a passer-by far behind is no one. Such
 a face is a participant of its own (``tile_id`` -1)."""
+LIVE_SEARCH_BUDGET_MS = 40.0
+"""Detection time per frame of a live source after which the deeper searches (the chain's later
+detectors, turned tiles, the area outside the tiles) are left to the next frames, resumed where they
+stopped: a fresh 5x5 gallery gets its upright faces in the first frame, the few hard ones within a
+second or two, instead of a first frame of half a second. A still tile waiting for them keeps its last
+result. Pictures (files) are searched in full at once."""
 FRAME_WIDTH = 1280
 """Without tiles the whole frame is shrunk to this width before detection."""
 OUTSIDE_SIDE = 0.12
@@ -415,17 +424,35 @@ def _centre_in(box: np.ndarray, tile: np.ndarray) -> bool:
     return bool(tile[0] <= cx < tile[2] and tile[1] <= cy < tile[3])
 
 
+def _in_tile(boxes: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    """xyxy boxes (..., 4) in frame pixels -> fractions of ``tile`` (xyxy), so they follow a moved or
+    resized tile."""
+    x0, y0, x1, y1 = (float(v) for v in tile)
+    size = np.array([max(1.0, x1 - x0), max(1.0, y1 - y0)] * 2)
+    return ((np.asarray(boxes, np.float64) - [x0, y0, x0, y0]) / size).astype(np.float32)
+
+
+def _on_tile(fractions: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`_in_tile`: fractions of ``tile`` -> frame pixels."""
+    x0, y0, x1, y1 = (float(v) for v in tile)
+    size = np.array([max(1.0, x1 - x0), max(1.0, y1 - y0)] * 2)
+    return (np.asarray(fractions, np.float64) * size + [x0, y0, x0, y0]).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class TileMemo:
-    """What a live session remembers of a tile from its last frame."""
+    """What a live session remembers of a tile from its last frame. Boxes are kept as fractions of the
+    tile and the tile in gallery coordinates (:func:`~fer_overlay.track.gallery_coords`), so that a moved
+    or resized meeting window keeps all of it."""
 
-    tile: np.ndarray  # xyxy
+    rel: np.ndarray  # the tile, xyxy in gallery coordinates
     thumb: np.ndarray  # 32x18 int16, the picture last searched
-    face: np.ndarray | None  # detector box, None when no face was found
+    face: np.ndarray | None  # detector box as fractions of the tile, None when no face was found
     score: float
     how: tuple[float, int]  # (angle, detector index) of the search that found it; (0, 0) upright/re-check
     lean: int  # changed frames since the whole chain last searched this tile without a face
     others: np.ndarray = field(default_factory=lambda: _NONE[0])  # (K, 4) its other faces, if any
+    resume: int = 0  # the time budget cut its search short: the pass of the chain to run next (0: none)
 
 
 class FaceDetector:
@@ -452,16 +479,27 @@ class FaceDetector:
         self.track = track
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
+        self.budget_ms = math.inf
+        """With ``track``: detection time per frame after which the deeper searches (later detectors,
+        turned tiles, the area outside the tiles) wait for the next frames (see ``LIVE_SEARCH_BUDGET_MS``)."""
         self._memo: list[TileMemo] = []
-        self._outside: tuple[bytes, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._area: tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray] | None = None
+        """The last whole-frame or outside-the-tiles search: frame shape, thumbnail, boxes and scores."""
+        self._area_due = False
         self._others: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.searches: list[tuple[str, float, int]] = []
         """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
+    @property
+    def pending(self) -> int:
+        """Searches the time budget left for later frames (see ``budget_ms``): the tiles whose chain
+        is not through, plus one for the area outside the tiles."""
+        return sum(m.resume > 0 for m in self._memo) + self._area_due
+
     def reset(self) -> None:
         """Forget the previous frame (a new source, or a jump in time)."""
         self._memo = []
-        self._outside = None
+        self._area, self._area_due = None, False
 
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
@@ -471,6 +509,7 @@ class FaceDetector:
         dict[int, np.ndarray],
         dict[int, tuple[tuple[float, int], np.ndarray]],
         dict[int, int],
+        dict[int, tuple[int, bool]],
     ]:
         """What the last frame tells about this one, per tile: an unchanged picture (an empty chair, a
         still participant, a frozen video) keeps its last result, faces or none; a face in a changed
@@ -478,8 +517,13 @@ class FaceDetector:
         and only a later search (another detector, a turned tile) had found it, that search goes first.
         A changed tile without a face is searched by the first detector upright only, but for every
         ``FULL_SEARCH_EVERY``-th time. Returns the faces found, the tiles known to be empty, this frame's
-        thumbnails, those preferred searches per tile (with the last face box), and the tiles searched
-        lean (with their count of lean searches)."""
+        thumbnails, those preferred searches per tile (with the last face box), the tiles searched
+        lean (with their count of lean searches), and the tiles whose search the time budget cut short
+        (the pass to resume at, and whether the upright first search runs again: it does when the
+        picture changed).
+
+        The last frame's tile is found by its place in the gallery (:func:`~fer_overlay.track.same_tiles`),
+        so a moved or resized window keeps every tile's memory."""
         thumbs = {}
         for t in todo:
             x0, y0, x1, y1 = tiles.xyxy[t]
@@ -490,28 +534,35 @@ class FaceDetector:
         empty: set[int] = set()
         prefer: dict[int, tuple[tuple[float, int], np.ndarray]] = {}
         lean: dict[int, int] = {}
+        resume: dict[int, tuple[int, bool]] = {}
         self._others = {}
         if not self.track or not self._memo or not todo:
-            return found, empty, thumbs, prefer, lean
-        from fer_overlay.track import iou
-
-        overlap = iou(tiles.xyxy[todo], np.array([m.tile for m in self._memo]))
+            return found, empty, thumbs, prefer, lean, resume
+        rel = gallery_coords(tiles.xyxy[todo], tiles.xyxy)
+        before = same_tiles(rel, np.array([m.rel for m in self._memo]))
+        memo_of: dict[int, TileMemo] = {}
         recheck: list[tuple[int, np.ndarray, tuple[float, int]]] = []
         for i, t in enumerate(todo):
-            j = int(overlap[i].argmax())
-            if overlap[i, j] < 0.9:
+            if before[i] < 0:
                 continue
-            memo = self._memo[j]
-            thumb, box, score, how, quiet = memo.thumb, memo.face, memo.score, memo.how, memo.lean
+            memo = memo_of[t] = self._memo[int(before[i])]
+            tile = tiles.xyxy[t]
+            box = None if memo.face is None else _on_tile(memo.face, tile)
+            thumb, score, how, quiet = memo.thumb, memo.score, memo.how, memo.lean
             if self.reuse_unchanged and (np.abs(thumb - thumbs[t]) > CHANGED_LEVELS).mean() <= CHANGED_SHARE:
                 thumbs[t] = thumb  # compare with the picture last searched, so slow drifts add up
-                if box is None:
+                if box is None and memo.resume:
+                    resume[t] = (memo.resume, False)  # this picture's upright search is done
+                elif box is None:
                     empty.add(t)
                     lean[t] = quiet  # not searched: its count stands
                 else:
                     found[t] = (box, score)
                     if len(memo.others):
-                        self._others[t] = (memo.others, np.ones(len(memo.others), np.float32))
+                        others = _on_tile(memo.others, tile)
+                        self._others[t] = (others, np.ones(len(others), np.float32))
+            elif box is None and memo.resume:  # the chain is not through yet: on, and upright again
+                resume[t] = (memo.resume, True)
             elif box is None and quiet < FULL_SEARCH_EVERY - 1:
                 lean[t] = quiet + 1
             elif box is not None and self._refine is not None:
@@ -525,8 +576,9 @@ class FaceDetector:
             for (t, last, how), box, p in zip(recheck, boxes, probs, strict=True):
                 if p >= VERIFY_THRESHOLD and _centre_in(box, tiles.xyxy[t]):
                     found[t] = (box, float(p))
-                    others = self._memo[int(overlap[todo.index(t)].argmax())].others
+                    others = memo_of[t].others
                     if len(others):  # the tile's other people, re-checked the same way
+                        others = _on_tile(others, tiles.xyxy[t])
                         moved, sure = self._refine(gray, others, None)
                         ok = (sure >= VERIFY_THRESHOLD) & np.array(
                             [_centre_in(b, tiles.xyxy[t]) for b in moved]
@@ -537,7 +589,7 @@ class FaceDetector:
                     # Only a later search (another detector, a turned tile) had found it, and the last
                     # network does not confirm it now (it does for about half of them): that search next.
                     prefer[t] = (how, last)
-        return found, empty, thumbs, prefer, lean
+        return found, empty, thumbs, prefer, lean, resume
 
     @staticmethod
     def _search(
@@ -589,8 +641,6 @@ class FaceDetector:
                 x0, y0, x1, y1 = regions[t]
                 to_frame = np.array([(x1 - x0) / w, (y1 - y0) / h] * 2, np.float32)
                 if others is not None and not angle and len(b) > 1:
-                    from fer_overlay.track import iou
-
                     side = b[:, 2] - b[:, 0]
                     sure = (s >= SECOND_FACE_SCORE) & (side >= SECOND_FACE_SIDE * side[k])
                     sure &= iou(b, b[k : k + 1])[:, 0] < 0.05
@@ -624,15 +674,15 @@ class FaceDetector:
         ``image`` BGR or already gray."""
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if len(tiles) == 0:
-            b, s = self._frame_faces(gray)
+            b, s = self._area_faces(gray)
             return b, np.full(len(b), -1, np.int32), s
-        outside = self._outside_faces(gray, tiles)
+        start, first_frame = time.perf_counter(), not self._memo
         todo = [
             t
             for t, (x0, y0, x1, y1) in enumerate(tiles.xyxy)
             if not tiles.camera_off[t] and y1 - y0 >= 8 and x1 - x0 >= 8
         ]
-        known, skip, thumbs, prefer, lean = self._from_memo(gray, tiles, todo)
+        known, skip, thumbs, prefer, lean, resume = self._from_memo(gray, tiles, todo)
         self.searches = []
         found = dict(known)
         source: dict[int, tuple[float, int]] = {t: (0.0, 0) for t in known}
@@ -640,6 +690,9 @@ class FaceDetector:
         # again on the tiles turned by +-ROTATIONS degrees (a head tilted over ~20 degrees escapes upright
         # detectors). A face only a later search had found last frame gets that search first.
         # That search looks in a window around the face's last place first, a few times cheaper.
+        # Past the time budget (live sources) the chain's later passes wait for the next frames: a tile
+        # resumes at the pass where it stopped (``cut``), after at least one deeper search a frame (none
+        # in a session's first frame, the one its user waits for).
         passes = [(0.0, k) for k in range(len(self.names))]
         passes += [(a, k) for r in ROTATIONS for a in (r, -r) for k in range(len(self.names))]
         first = [
@@ -648,14 +701,25 @@ class FaceDetector:
             if how in {p for p, _ in prefer.values()}
             for windowed in (True, False)
         ]
-        for (angle, k), only, windowed in first + [(how, todo, False) for how in passes]:
+        schedule = [(how, only, windowed, None) for how, only, windowed in first]
+        schedule += [(how, todo, False, p) for p, how in enumerate(passes)]
+        deep, cut = 0, {}
+        for (angle, k), only, windowed, p in schedule:
             rest = [
                 t
                 for t in only
-                if t not in found and t not in skip and (t not in lean or (angle, k) == (0.0, 0))
+                if t not in found
+                and t not in skip
+                and (t not in lean or (angle, k) == (0.0, 0))
+                and (p is None or p >= resume.get(t, (0, True))[0] or (p == 0 and resume[t][1]))
             ]
             if not rest:
                 continue
+            if p != 0:
+                if p is not None and self._over_budget(start) and (deep or first_frame):
+                    cut.update({t: p for t in rest if t not in cut})
+                    continue
+                deep += 1
             spec, detect = self.specs[k], self._detects[k]
             self.searches.append((spec.name, angle, len(rest)))
             if windowed:
@@ -698,17 +762,26 @@ class FaceDetector:
                     boxes[i] = box
         if self.track:
             where = dict(zip(ids, zip(boxes, scores, strict=True), strict=True))
+            rel = gallery_coords(tiles.xyxy, tiles.xyxy)
             self._memo = [
                 TileMemo(
-                    tiles.xyxy[t].copy(),
+                    rel[t],
                     thumbs[t],
-                    *(where[t] if t in where else (None, 0.0)),
+                    _in_tile(where[t][0], tiles.xyxy[t]) if t in where else None,
+                    where[t][1] if t in where else 0.0,
                     source.get(t, (0.0, 0)),
                     0 if t in where else lean.get(t, 0),
-                    self._others[t][0] if t in where and t in self._others else _NONE[0],
+                    (
+                        _in_tile(self._others[t][0], tiles.xyxy[t])
+                        if t in where and t in self._others
+                        else _NONE[0]
+                    ),
+                    0 if t in where else cut.get(t, 0),
                 )
                 for t in todo
             ]
+        defer = self._over_budget(start) and (deep or first_frame)
+        outside = self._outside_faces(gray, tiles, defer)
         for t in sorted(self._others):  # a tile's other people, each a participant of their own
             if t in found:
                 boxes += list(self._others[t][0])
@@ -735,11 +808,38 @@ class FaceDetector:
         inside = np.array([_centre_in(box, frame) for box in b], bool).reshape(-1)
         return (b[inside] / f).astype(np.float32), s[inside].astype(np.float32)
 
-    def _outside_faces(self, gray: np.ndarray, tiles: Tiles) -> tuple[np.ndarray, np.ndarray]:
+    def _area_faces(self, gray: np.ndarray, defer: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_frame_faces`, remembered: in a live session a search whose picture has not changed
+        since it was last run (no cell of a 64x36 thumbnail moved by ``CHANGED_LEVELS``: at 1080p a cell
+        is 30 px, smaller than a face, so a face appearing anywhere moves one) is not run again: a
+        meeting app's chrome, or a webcam's still room, stays the same for minutes.
+        ``defer``: the last faces stand (none before a first search) and the search waits."""
+        thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
+        last = self._area if self.track else None
+        same = last is not None and last[0] == gray.shape
+        if same and not (np.abs(last[1] - thumb) > CHANGED_LEVELS).any():
+            return last[2], last[3]
+        self._area_due = defer
+        if defer:
+            return (last[2], last[3]) if same else _NONE
+        b, s = self._frame_faces(gray)
+        self._area = (gray.shape, thumb, b, s) if self.track else None
+        return b, s
+
+    def _over_budget(self, start: float) -> bool:
+        return self.track and 1000 * (time.perf_counter() - start) > self.budget_ms
+
+    def _outside_faces(
+        self, gray: np.ndarray, tiles: Tiles, defer: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Faces in the part of the frame no tile covers: the layout may miss a participant (an
         irregular strip, a floating self-view), and a face there is still someone. Searched only
-        where that part is large enough to hold a face (``OUTSIDE_SIDE`` of the frame's height), with
-        the tiles blanked out; in a live session again only when that part of the picture changed."""
+        when that part is large enough to hold a face somewhere (``OUTSIDE_SIDE`` of the frame's
+        height), over the whole frame with the tiles blanked out: a tile's picture changing does not
+        change this search's picture, so a live session runs it again only when the part outside the
+        tiles changed (see :meth:`_area_faces`).
+        ``defer`` (over the time budget): the last search's faces stand for one more frame (none before
+        the first), and the search runs on a later frame."""
         h, w = gray.shape
         s = 8
         free = np.ones((h // s + 1, w // s + 1), np.uint8)
@@ -748,30 +848,17 @@ class FaceDetector:
         side = max(3, int(OUTSIDE_SIDE * h / s))
         room = cv2.erode(free, np.ones((side, side), np.uint8))
         if not room.any():
-            self._outside = None
+            self._area, self._area_due = None, False
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
-        key = tiles.xyxy.tobytes()
-        last = self._outside
-        if (
-            self.track
-            and self.reuse_unchanged
-            and last is not None
-            and last[0] == key
-            and (np.abs(last[1] - thumb) > CHANGED_LEVELS).mean() <= CHANGED_SHARE
-        ):
-            return last[2], last[3]
         blank = gray.copy()
         for x0, y0, x1, y1 in tiles.xyxy:
             blank[y0:y1, x0:x1] = 0
-        b, sc = self._frame_faces(blank)
+        b, sc = self._area_faces(blank, defer)
         cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
         ok = np.ones(len(b), bool)
         for x0, y0, x1, y1 in tiles.xyxy:
             ok &= ~((x0 <= cx) & (cx < x1) & (y0 <= cy) & (cy < y1))
-        b, sc = b[ok], sc[ok]
-        self._outside = (key, thumb, b, sc) if self.track else None
-        return b, sc
+        return b[ok], sc[ok]
 
     def __call__(self, image: np.ndarray, tiles: Tiles) -> Faces:
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -232,3 +232,45 @@ def test_tile_without_a_face_gets_the_whole_chain_every_few_changed_frames(fer20
     assert full == ([True] + [False] * (FULL_SEARCH_EVERY - 1)) * 2  # the face just left: whole chain
     back = det(people.image, tiles)
     assert 0 in back.tile_id
+
+
+def _on_desktop(image: np.ndarray, x: int, y: int) -> np.ndarray:
+    """The meeting window drawn at (x, y) on a 1920x1080 desktop."""
+    desk = np.full((1080, 1920, 3), (90, 60, 40), np.uint8)
+    desk[y : y + image.shape[0], x : x + image.shape[1]] = image
+    return desk
+
+
+def test_a_moved_window_keeps_every_tiles_search_memory(fer2013):
+    """A tile is remembered by its place in the gallery, not in the frame: the meeting window dragged
+    by 137 x 61 px (further than a tile's IoU could follow) is searched no more than a still one, and
+    the faces kept follow their tiles."""
+    g = gallery(fer2013, 9, seed=3, size=(1280, 720))
+    zeros = np.zeros(9, bool)
+    det = FaceDetector(track=True)
+    first = det(_on_desktop(g.image, 100, 80), Tiles(g.tiles + [100, 80, 100, 80], zeros, zeros))
+    assert len(first) >= 8 and det.searches
+    moved = det(_on_desktop(g.image, 237, 141), Tiles(g.tiles + [237, 141, 237, 141], zeros, zeros))
+    assert det.searches == []  # every tile's memory kept: nothing searched again
+    np.testing.assert_array_equal(moved.tile_id, first.tile_id)
+    np.testing.assert_allclose(moved.xyxy, first.xyxy + [137, 61, 137, 61], atol=0.01)
+
+
+def test_a_time_budget_spreads_the_search_and_ends_as_the_full_search(fer2013):
+    """With a time budget (live sources) a fresh gallery's first frame gets the first detector's upright
+    search only; the deeper searches follow on the next frames, until the faces are those a full
+    search finds at once."""
+    g = make_gallery(fer2013["PrivateTest"].faces[:25], 5, 5, seed=25)  # 4 faces need a deeper search
+    tiles = detect_tiles(g.image)
+    full = FaceDetector()(g.image, tiles)
+    det = FaceDetector(track=True)
+    det.budget_ms = 0.0
+    first = det(g.image, tiles)
+    assert {(name, angle) for name, angle, _ in det.searches} == {("mtcnn", 0.0)}
+    assert len(first) < len(full) and det.pending
+    for _ in range(12):
+        spread = det(g.image, tiles)
+        if not det.pending:
+            break
+    assert not det.pending
+    assert sorted(spread.tile_id.tolist()) == sorted(full.tile_id.tolist())
