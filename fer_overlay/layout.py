@@ -555,8 +555,15 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
         return replace(tiles, xyxy=xyxy)
     best: tuple[int, np.ndarray, np.ndarray] | None = None
+    framed = False
     for k, bg in enumerate(_background_candidates(image)):
         found = _tile_boxes(image, bg)
+        area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
+        if len(found) == 1 and area[0] > 0.9 * w * h:
+            # One region filling the frame: this colour only frames the picture (the black around
+            # a recording, a screen's border); a gallery needs regular tiles on another colour.
+            framed = True
+            continue
         # The frame's own edges (k = 0) win unless another flat colour shows more regular tiles.
         score = _regularity(found) - (0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
@@ -564,12 +571,10 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         if k == 0 and len(found) >= 4 and score == len(found):
             break  # every region of the frame's own background is a regular tile: a plain gallery
     faces_first = replace(Tiles.empty(), faces_first=True)
-    if best is None:
+    if best is None or (framed and best[0] < 0):
         return faces_first
     _, bg, boxes = best
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    if len(boxes) == 1 and area[0] > 0.9 * w * h:
-        return faces_first
     main = np.zeros(len(boxes), bool)
     if len(boxes) >= 2:
         for i in range(len(boxes)):
@@ -603,21 +608,28 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
 
 def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
     """The faces' evidence about the layout, once they are found: while faces are seen elsewhere in the
-    frame, a group of three or more tiles of one size (within 10%) none of which shows a face or a
-    camera-off card is content, not participants (an app's thumbnails, a shared board's cards, a
-    settings panel). Such tiles are flagged ``main``: like a shared screen, a participant only where a
-    face is found. A gallery in which no face at all is found (tiles too small to read, everyone away)
-    keeps its tiles, so the user sees them and their states."""
+    frame, a group of three or more linked tiles none of which shows a face or a camera-off card is
+    content, not participants (an app's thumbnails, a shared board's cards, a settings panel). Tiles are
+    linked when they share their size (within 10%), their width with a tile of their column or their
+    height with a tile of their row: a grid's columns and rows keep those sides even where uneven
+    seams cut a panel of thumbnails into pieces of mixed sizes, while a real gallery links its
+    faceless tiles to tiles with faces. Such tiles are flagged ``main``: like a shared screen, a
+    participant only where a face is found. A gallery in which no face at all is found (tiles too
+    small to read, everyone away) keeps its tiles, so the user sees them and their states."""
     rest = np.where(~tiles.main)[0]
     if len(rest) < 3 or not tile_has_face.any():
         return tiles
     b = tiles.xyxy[rest]
     bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    same = (np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]) & (
-        np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
-    )
+    same_w = np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]
+    same_h = np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
+    ox = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
+    oy = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+    column = ox >= 0.5 * np.minimum(bw[:, None], bw[None])
+    row = oy >= 0.5 * np.minimum(bh[:, None], bh[None])
+    same = (same_w & same_h) | (same_w & column) | (same_h & row)
     group = np.full(len(rest), -1)
-    for i in range(len(rest)):  # connected groups of same-size tiles
+    for i in range(len(rest)):  # connected groups of linked tiles
         if group[i] < 0:
             stack, group[i] = [i], i
             while stack:
