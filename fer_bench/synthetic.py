@@ -240,8 +240,13 @@ def make_gallery(
     camera_off: int = 0,
     share: bool = False,
     seed: int = 0,
+    person_seed: int | None = None,
 ) -> Gallery:
     """Build a gallery of ``len(faces) + camera_off`` tiles (at most ``rows * cols``).
+
+    ``person_seed`` draws where each person sits in their tile (place, size, shirt, light) apart from the
+    rest (rooms, names, chrome: ``seed``): two galleries with one ``seed`` and two person seeds are the
+    same meeting a moment apart, everyone moved in their own room.
 
     ``share=True`` draws a shared slide over most of the window and the tiles as a filmstrip (Zoom: a
     column on the right; Teams: a row at the bottom); ``rows``/``cols`` then give the filmstrip's shape.
@@ -306,7 +311,8 @@ def make_gallery(
             _camera_off(img, (x0, y0, x1, y1), name, style, rng)
         else:
             tile = _background(rng, y1 - y0, x1 - x0)
-            fx, fy, fs = _person(rng, tile, faces[k])
+            people = rng if person_seed is None else np.random.default_rng([person_seed, i])
+            fx, fy, fs = _person(people, tile, faces[k])
             img[y0:y1, x0:x1] = np.clip(tile, 0, 255).astype(np.uint8)
             face_xyxy[i] = (x0 + fx, y0 + fy, x0 + fx + fs, y0 + fy + fs)
             face_index[i] = k

@@ -41,15 +41,18 @@ synthetic galleries of PublicTest faces, where the true crop is known, by ``fer-
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
 
 from fer_overlay.frames import FACE_SIZE, Faces, Tiles
+from fer_overlay.track import gallery_coords, iou, same_tiles
 
 VERIFY_THRESHOLD = 0.7
 """Face probability the last MTCNN stage must give a known face to keep it without a full search. 0.8
@@ -64,6 +67,16 @@ whole thumbnail would miss a head turning in a large, still room."""
 ROTATIONS = (25.0,)
 """Angles (degrees, both ways) at which tiles still without a face are searched again. On 300 PublicTest
 faces, +-25 recovered 7 of the 11 faces the upright chain missed (+-15: 6, +-35: 5)."""
+ENHANCE_CLIP, ENHANCE_GRID, ENHANCE_PAD = 2.0, 4, 0.25
+"""Tiles still without a face upright get a second look before the turned searches: their contrast
+equalised (CLAHE, clip 2, 4x4 cells) and their edges extended by a quarter of their height above and
+below, an eighth of their width at the sides (replicated pixels). A webcam against a window or in a dim
+room shows a face a few grey levels from its background, which the detectors' first stages drop; Meet
+and Zoom crop each video to fill its tile, so a participant sitting high or close has the top of the
+head cut by the tile's edge, and a cascade needs the face's whole window inside its picture. On the
+shared screenshots the chain's second look found a backlit face, a face in shade, a small face low in
+an 83-px tile and one cut by the tile's top edge (on their true tiles 140 -> 143 of 145; MTCNN's alone
+found 142), no false face there nor in 80 empty rooms (``tests/test_engine_faces.py``)."""
 TILE_THRESHOLDS = (0.6, 0.5, 0.5)
 """MTCNN's thresholds in a tile, lower than the reference's 0.6 / 0.7 / 0.7 in the last two networks: a
 tile holds one participant, so a weak candidate only has to be the tile's best. On 400 PublicTest faces
@@ -90,12 +103,44 @@ SECOND_FACE_SCORE, SECOND_FACE_SIDE = 0.95, 0.5
 face is kept in it when the detector is sure of it (>= 0.95, the whole-frame thresholds being 0.7) and
 it is at least half as wide as the largest, so that a poster or a passer-by far behind is no one. Such
 a face is a participant of its own (``tile_id`` -1)."""
+LIVE_SEARCH_BUDGET_MS = 40.0
+"""Detection time per frame of a live source after which the deeper searches (the chain's later
+detectors, turned tiles, the area outside the tiles) are left to the next frames, resumed where they
+stopped: a fresh 5x5 gallery gets its upright faces in the first frame, the few hard ones within a
+second or two, instead of a first frame of half a second. A still tile waiting for them keeps its last
+result. Pictures (files) are searched in full at once."""
+CLOSE_UP = 0.25
+"""A face at least this wide, as a share of its tile's height, is a webcam close-up: one person in
+front of their camera (webcam faces fill 25-70% of a tile)."""
+CROWD_MIN_PX, CROWD_MIN_SHARE, CROWD_SCORE = 30, 0.05, 0.95
+"""A tall tile whose search found no face, or only one smaller than a close-up (``CLOSE_UP``), may
+show several people far from their camera: Teams' Together mode seats them at 6-13% of the scene's
+height, a room camera films a class, a stage holds a floating self-view or a phone gallery the layout
+missed. Such a tile is searched once more (the first detector, the reference thresholds) for every
+face of at least 30 px (as in a gallery of 60-px tiles, ``session.SMALL_TILE_PX``) and 5% of the
+tile's height that it is sure of (0.95, as ``SECOND_FACE_SCORE``); each is a participant. Faces under
+5% of a large tile are pictures inside shared content (a PiP window's thumbnails, a photo in a web
+page: 3-4% in the shared screenshots), not someone's video. On the 23 shared screenshots this found
+10 more faces and no false one."""
 FRAME_WIDTH = 1280
 """Without tiles the whole frame is shrunk to this width before detection."""
 OUTSIDE_SIDE = 0.12
 """The part of a frame no tile covers is searched for faces where it holds a square of 12% of the
 frame's height (a webcam tile of a strip or a floating self-view; gutters and toolbars hold none)."""
 _NONE = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+
+class Pass(NamedTuple):
+    """One search of the chain: detector ``k`` on tiles turned by ``angle`` degrees, given a second look
+    with ``enhance`` (``ENHANCE_CLIP``)."""
+
+    angle: float
+    k: int
+    enhance: bool = False
+
+
+UPRIGHT = Pass(0.0, 0)
+"""The first detector on the tiles as they are, and the re-check of a known face."""
 Found = tuple[np.ndarray, np.ndarray]
 """One picture's faces: boxes float32 (K, 4) xyxy in the searched picture's pixels, scores (K,)."""
 
@@ -415,17 +460,35 @@ def _centre_in(box: np.ndarray, tile: np.ndarray) -> bool:
     return bool(tile[0] <= cx < tile[2] and tile[1] <= cy < tile[3])
 
 
+def _in_tile(boxes: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    """xyxy boxes (..., 4) in frame pixels -> fractions of ``tile`` (xyxy), so they follow a moved or
+    resized tile."""
+    x0, y0, x1, y1 = (float(v) for v in tile)
+    size = np.array([max(1.0, x1 - x0), max(1.0, y1 - y0)] * 2)
+    return ((np.asarray(boxes, np.float64) - [x0, y0, x0, y0]) / size).astype(np.float32)
+
+
+def _on_tile(fractions: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`_in_tile`: fractions of ``tile`` -> frame pixels."""
+    x0, y0, x1, y1 = (float(v) for v in tile)
+    size = np.array([max(1.0, x1 - x0), max(1.0, y1 - y0)] * 2)
+    return (np.asarray(fractions, np.float64) * size + [x0, y0, x0, y0]).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class TileMemo:
-    """What a live session remembers of a tile from its last frame."""
+    """What a live session remembers of a tile from its last frame. Boxes are kept as fractions of the
+    tile and the tile in gallery coordinates (:func:`~fer_overlay.track.gallery_coords`), so that a moved
+    or resized meeting window keeps all of it."""
 
-    tile: np.ndarray  # xyxy
+    rel: np.ndarray  # the tile, xyxy in gallery coordinates
     thumb: np.ndarray  # 32x18 int16, the picture last searched
-    face: np.ndarray | None  # detector box, None when no face was found
+    face: np.ndarray | None  # detector box as fractions of the tile, None when no face was found
     score: float
-    how: tuple[float, int]  # (angle, detector index) of the search that found it; (0, 0) upright/re-check
+    how: Pass  # the search that found it; UPRIGHT also for a re-check
     lean: int  # changed frames since the whole chain last searched this tile without a face
     others: np.ndarray = field(default_factory=lambda: _NONE[0])  # (K, 4) its other faces, if any
+    resume: int = 0  # the time budget cut its search short: the pass of the chain to run next (0: none)
 
 
 class FaceDetector:
@@ -452,16 +515,27 @@ class FaceDetector:
         self.track = track
         self.reuse_unchanged = True
         """With ``track``: a tile whose picture has not changed since the last frame keeps its last result."""
+        self.budget_ms = math.inf
+        """With ``track``: detection time per frame after which the deeper searches (later detectors,
+        turned tiles, the area outside the tiles) wait for the next frames (see ``LIVE_SEARCH_BUDGET_MS``)."""
         self._memo: list[TileMemo] = []
-        self._outside: tuple[bytes, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._area: tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray] | None = None
+        """The last whole-frame or outside-the-tiles search: frame shape, thumbnail, boxes and scores."""
+        self._area_due = False
         self._others: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.searches: list[tuple[str, float, int]] = []
         """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
+    @property
+    def pending(self) -> int:
+        """Searches the time budget left for later frames (see ``budget_ms``): the tiles whose chain
+        is not through, plus one for the area outside the tiles."""
+        return sum(m.resume > 0 for m in self._memo) + self._area_due
+
     def reset(self) -> None:
         """Forget the previous frame (a new source, or a jump in time)."""
         self._memo = []
-        self._outside = None
+        self._area, self._area_due = None, False
 
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
@@ -469,8 +543,9 @@ class FaceDetector:
         dict[int, tuple[np.ndarray, float]],
         set[int],
         dict[int, np.ndarray],
-        dict[int, tuple[tuple[float, int], np.ndarray]],
+        dict[int, tuple[Pass, np.ndarray]],
         dict[int, int],
+        dict[int, tuple[int, bool]],
     ]:
         """What the last frame tells about this one, per tile: an unchanged picture (an empty chair, a
         still participant, a frozen video) keeps its last result, faces or none; a face in a changed
@@ -478,8 +553,13 @@ class FaceDetector:
         and only a later search (another detector, a turned tile) had found it, that search goes first.
         A changed tile without a face is searched by the first detector upright only, but for every
         ``FULL_SEARCH_EVERY``-th time. Returns the faces found, the tiles known to be empty, this frame's
-        thumbnails, those preferred searches per tile (with the last face box), and the tiles searched
-        lean (with their count of lean searches)."""
+        thumbnails, those preferred searches per tile (with the last face box), the tiles searched
+        lean (with their count of lean searches), and the tiles whose search the time budget cut short
+        (the pass to resume at, and whether the upright first search runs again: it does when the
+        picture changed).
+
+        The last frame's tile is found by its place in the gallery (:func:`~fer_overlay.track.same_tiles`),
+        so a moved or resized window keeps every tile's memory."""
         thumbs = {}
         for t in todo:
             x0, y0, x1, y1 = tiles.xyxy[t]
@@ -488,30 +568,37 @@ class FaceDetector:
             )
         found: dict[int, tuple[np.ndarray, float]] = {}
         empty: set[int] = set()
-        prefer: dict[int, tuple[tuple[float, int], np.ndarray]] = {}
+        prefer: dict[int, tuple[Pass, np.ndarray]] = {}
         lean: dict[int, int] = {}
+        resume: dict[int, tuple[int, bool]] = {}
         self._others = {}
         if not self.track or not self._memo or not todo:
-            return found, empty, thumbs, prefer, lean
-        from fer_overlay.track import iou
-
-        overlap = iou(tiles.xyxy[todo], np.array([m.tile for m in self._memo]))
-        recheck: list[tuple[int, np.ndarray, tuple[float, int]]] = []
+            return found, empty, thumbs, prefer, lean, resume
+        rel = gallery_coords(tiles.xyxy[todo], tiles.xyxy)
+        before = same_tiles(rel, np.array([m.rel for m in self._memo]))
+        memo_of: dict[int, TileMemo] = {}
+        recheck: list[tuple[int, np.ndarray, Pass]] = []
         for i, t in enumerate(todo):
-            j = int(overlap[i].argmax())
-            if overlap[i, j] < 0.9:
+            if before[i] < 0:
                 continue
-            memo = self._memo[j]
-            thumb, box, score, how, quiet = memo.thumb, memo.face, memo.score, memo.how, memo.lean
+            memo = memo_of[t] = self._memo[int(before[i])]
+            tile = tiles.xyxy[t]
+            box = None if memo.face is None else _on_tile(memo.face, tile)
+            thumb, score, how, quiet = memo.thumb, memo.score, memo.how, memo.lean
             if self.reuse_unchanged and (np.abs(thumb - thumbs[t]) > CHANGED_LEVELS).mean() <= CHANGED_SHARE:
                 thumbs[t] = thumb  # compare with the picture last searched, so slow drifts add up
-                if box is None:
+                if box is None and memo.resume:
+                    resume[t] = (memo.resume, False)  # this picture's upright search is done
+                elif box is None:
                     empty.add(t)
                     lean[t] = quiet  # not searched: its count stands
                 else:
                     found[t] = (box, score)
                     if len(memo.others):
-                        self._others[t] = (memo.others, np.ones(len(memo.others), np.float32))
+                        others = _on_tile(memo.others, tile)
+                        self._others[t] = (others, np.ones(len(others), np.float32))
+            elif box is None and memo.resume:  # the chain is not through yet: on, and upright again
+                resume[t] = (memo.resume, True)
             elif box is None and quiet < FULL_SEARCH_EVERY - 1:
                 lean[t] = quiet + 1
             elif box is not None and self._refine is not None:
@@ -525,19 +612,20 @@ class FaceDetector:
             for (t, last, how), box, p in zip(recheck, boxes, probs, strict=True):
                 if p >= VERIFY_THRESHOLD and _centre_in(box, tiles.xyxy[t]):
                     found[t] = (box, float(p))
-                    others = self._memo[int(overlap[todo.index(t)].argmax())].others
+                    others = memo_of[t].others
                     if len(others):  # the tile's other people, re-checked the same way
+                        others = _on_tile(others, tiles.xyxy[t])
                         moved, sure = self._refine(gray, others, None)
                         ok = (sure >= VERIFY_THRESHOLD) & np.array(
                             [_centre_in(b, tiles.xyxy[t]) for b in moved]
                         )
                         if ok.any():
                             self._others[t] = (moved[ok], sure[ok])
-                elif how != (0.0, 0):
+                elif how != UPRIGHT:
                     # Only a later search (another detector, a turned tile) had found it, and the last
                     # network does not confirm it now (it does for about half of them): that search next.
                     prefer[t] = (how, last)
-        return found, empty, thumbs, prefer, lean
+        return found, empty, thumbs, prefer, lean, resume
 
     @staticmethod
     def _search(
@@ -548,6 +636,7 @@ class FaceDetector:
         angle: float = 0.0,
         height: int | None = None,
         others: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
+        enhance: bool = False,
     ) -> dict[int, tuple[np.ndarray, float]]:
         """Full search of each tile's ``regions`` (the tile, or a window around its last face): regions of
         one shape (a grid's tiles) resized to one size, at most ``spec.height`` (or ``height``) high,
@@ -555,7 +644,8 @@ class FaceDetector:
         regions are searched rotated by that many degrees, and a face found is returned as the upright
         square of the same size around its centre (the crop FER2013 would have: its faces are not
         de-rotated). With ``others`` (upright searches only), a region's other sure faces go there
-        (``SECOND_FACE_SCORE``)."""
+        (``SECOND_FACE_SCORE``). With ``enhance`` (upright only) they get a second look
+        (``ENHANCE_CLIP``): contrast equalised, edges extended."""
         groups: dict[tuple[int, int], list[int]] = {}
         for t, (x0, y0, x1, y1) in regions.items():
             if x1 - x0 < 8 or y1 - y0 < 8:  # nothing to search (callers pass tiles and windows >= 8 px)
@@ -569,7 +659,19 @@ class FaceDetector:
         out: dict[int, tuple[np.ndarray, float]] = {}
         for (h, w), members in groups.items():
             full = [gray[y0:y1, x0:x1] for x0, y0, x1, y1 in (regions[t] for t in members)]
+            px, py = (round(ENHANCE_PAD / 2 * w), round(ENHANCE_PAD * h)) if enhance else (0, 0)
+            if enhance:  # equalised at full resolution, then shrunk (CLAHE's cells on a 72-px tile: noise)
+                clahe = cv2.createCLAHE(ENHANCE_CLIP, (ENHANCE_GRID, ENHANCE_GRID))
+                full = [clahe.apply(f) for f in full]
             crops = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in full]
+            if enhance:
+                crops = [cv2.copyMakeBorder(c, py, py, px, px, cv2.BORDER_REPLICATE) for c in crops]
+                full = [
+                    cv2.copyMakeBorder(f, gy, gy, gx, gx, cv2.BORDER_REPLICATE)
+                    for f, gy, gx in (
+                        (f, round(py * f.shape[0] / h), round(px * f.shape[1] / w)) for f in full
+                    )
+                ]
             if angle:
                 turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
                 back = cv2.invertAffineTransform(turn)
@@ -578,6 +680,7 @@ class FaceDetector:
                 Search(crops, max(16, int(0.18 * h)), int(0.95 * h), False, None if angle else full)
             )
             for t, (b, s) in zip(members, found, strict=True):
+                b = b - np.array([px, py, px, py], np.float32)  # in the tile's pixels (extended edges)
                 # A box belongs to the picture searched: its centre inside it. The SSD also reports
                 # confident boxes far outside its input (seen at 2-3x the picture's side, score 0.999).
                 cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
@@ -589,8 +692,6 @@ class FaceDetector:
                 x0, y0, x1, y1 = regions[t]
                 to_frame = np.array([(x1 - x0) / w, (y1 - y0) / h] * 2, np.float32)
                 if others is not None and not angle and len(b) > 1:
-                    from fer_overlay.track import iou
-
                     side = b[:, 2] - b[:, 0]
                     sure = (s >= SECOND_FACE_SCORE) & (side >= SECOND_FACE_SIDE * side[k])
                     sure &= iou(b, b[k : k + 1])[:, 0] < 0.05
@@ -606,6 +707,70 @@ class FaceDetector:
                 box = b[k] * to_frame + np.array([x0, y0, x0, y0], np.float32)
                 out[t] = (box.astype(np.float32), float(s[k]))
         return out
+
+    @staticmethod
+    def _crowd_worthy(tile: np.ndarray, face: tuple[np.ndarray, float] | None) -> bool:
+        """Whether a tile may hold people the per-tile search cannot see (see ``CROWD_MIN_PX``): tall
+        enough for a face under 18% of its height to be readable, and no close-up face (``CLOSE_UP``)
+        found in it."""
+        height = int(tile[3] - tile[1])
+        if max(CROWD_MIN_PX, CROWD_MIN_SHARE * height) >= 0.18 * height:
+            return False
+        return face is None or float(face[0][2] - face[0][0]) < CLOSE_UP * height
+
+    def _crowd(
+        self, gray: np.ndarray, tiles: Tiles, todo: list[int], found: dict[int, tuple[np.ndarray, float]]
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Every sure face of each tile in ``todo`` that is not the face already ``found`` in it (see
+        ``CROWD_MIN_PX``), largest first: boxes in frame pixels re-fitted at full resolution by the
+        first detector's last stage where it has one, and scores."""
+        groups: dict[tuple[int, int], list[int]] = {}  # a grid's tiles, one shape: one batch
+        for t in todo:
+            x0, y0, x1, y1 = (int(v) for v in tiles.xyxy[t])
+            groups.setdefault((x1 - x0, y1 - y0), []).append(t)
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for (w, h), members in groups.items():
+            least = max(CROWD_MIN_PX, CROWD_MIN_SHARE * h)
+            scale = 16.0 / least  # the smallest face wanted becomes 16 px, what MTCNN still finds well
+            size = (max(8, round(w * scale)), max(8, round(h * scale)))
+            full = [gray[y0:y1, x0:x1] for x0, y0, x1, y1 in (tiles.xyxy[t] for t in members)]
+            small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in full]
+            fine = full if self.specs[0].fits_fine else None  # 16-px faces score unsteadily, full size not
+            self.searches.append((self.specs[0].name + " crowd", 0.0, len(members)))
+            found_here = self._detects[0](Search(small, 16, int(0.95 * size[1]), True, fine))
+            to_tile = np.array([w / size[0], h / size[1]] * 2, np.float32)
+            for t, (b, sc) in zip(members, found_here, strict=True):
+                out.update(self._crowd_keep(gray, tiles.xyxy[t], t, b * to_tile, sc, least, found))
+        return out
+
+    def _crowd_keep(
+        self,
+        gray: np.ndarray,
+        tile: np.ndarray,
+        t: int,
+        b: np.ndarray,
+        sc: np.ndarray,
+        least: float,
+        found: dict[int, tuple[np.ndarray, float]],
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The faces of one crowd search worth a participant (boxes ``b`` in tile pixels), in frame
+        pixels, largest first ({} when none)."""
+        b = (b + np.array([tile[0], tile[1]] * 2, np.float32)).astype(np.float32)
+        keep = (sc >= CROWD_SCORE) & (b[:, 2] - b[:, 0] >= least)
+        keep &= np.array([_centre_in(box, tile) for box in b], bool).reshape(-1)
+        known = [found[t][0][None]] if t in found else []
+        known += [self._others[t][0]] if t in self._others else []
+        if known and len(b):  # the faces the tile search found already
+            keep &= iou(b, np.concatenate(known)).max(axis=1) < 0.05
+        b, sc = b[keep], sc[keep]
+        if len(b) == 0:
+            return {}
+        if self._refine is not None:
+            fitted, probs = self._refine(gray, b, None)
+            fit = (probs >= 0.5) & np.array([_centre_in(box, tile) for box in fitted], bool)
+            b = np.where(fit[:, None], fitted, b).astype(np.float32)
+        order = np.argsort(-(b[:, 2] - b[:, 0]), kind="stable")
+        return {t: (b[order], sc[order].astype(np.float32))}
 
     @staticmethod
     def _window(box: np.ndarray, tile: np.ndarray) -> np.ndarray:
@@ -624,45 +789,61 @@ class FaceDetector:
         ``image`` BGR or already gray."""
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if len(tiles) == 0:
-            b, s = self._frame_faces(gray)
+            b, s = self._area_faces(gray)
             return b, np.full(len(b), -1, np.int32), s
-        outside = self._outside_faces(gray, tiles)
+        start, first_frame = time.perf_counter(), not self._memo
         todo = [
             t
             for t, (x0, y0, x1, y1) in enumerate(tiles.xyxy)
             if not tiles.camera_off[t] and y1 - y0 >= 8 and x1 - x0 >= 8
         ]
-        known, skip, thumbs, prefer, lean = self._from_memo(gray, tiles, todo)
+        known, skip, thumbs, prefer, lean, resume = self._from_memo(gray, tiles, todo)
         self.searches = []
         found = dict(known)
-        source: dict[int, tuple[float, int]] = {t: (0.0, 0) for t in known}
+        source: dict[int, Pass] = {t: UPRIGHT for t in known}
         # Each detector of the chain searches the tiles the previous ones found no face in; then the chain
-        # again on the tiles turned by +-ROTATIONS degrees (a head tilted over ~20 degrees escapes upright
-        # detectors). A face only a later search had found last frame gets that search first.
-        # That search looks in a window around the face's last place first, a few times cheaper.
-        passes = [(0.0, k) for k in range(len(self.names))]
-        passes += [(a, k) for r in ROTATIONS for a in (r, -r) for k in range(len(self.names))]
+        # again on the tiles enhanced (ENHANCE_CLIP), then turned by +-ROTATIONS
+        # degrees (a head tilted over ~20 degrees escapes upright detectors). A face only a later search
+        # had found last frame gets that search first. That search looks in a window around the face's
+        # last place first, a few times cheaper.
+        # Past the time budget (live sources) the chain's later passes wait for the next frames: a tile
+        # resumes at the pass where it stopped (``cut``), after at least one deeper search a frame (none
+        # in a session's first frame, the one its user waits for).
+        chain = range(len(self.names))
+        passes = [Pass(0.0, k) for k in chain] + [Pass(0.0, k, True) for k in chain]
+        passes += [Pass(a, k) for r in ROTATIONS for a in (r, -r) for k in chain]
         first = [
             (how, [t for t, (p, _) in prefer.items() if p == how], windowed)
             for how in passes
             if how in {p for p, _ in prefer.values()}
             for windowed in (True, False)
         ]
-        for (angle, k), only, windowed in first + [(how, todo, False) for how in passes]:
+        schedule = [(how, only, windowed, None) for how, only, windowed in first]
+        schedule += [(how, todo, False, p) for p, how in enumerate(passes)]
+        deep, cut = 0, {}
+        for how, only, windowed, p in schedule:
+            angle, k, enhance = how
             rest = [
                 t
                 for t in only
-                if t not in found and t not in skip and (t not in lean or (angle, k) == (0.0, 0))
+                if t not in found
+                and t not in skip
+                and (t not in lean or how == UPRIGHT)
+                and (p is None or p >= resume.get(t, (0, True))[0] or (p == 0 and resume[t][1]))
             ]
             if not rest:
                 continue
+            if p != 0:
+                if p is not None and self._over_budget(start) and (deep or first_frame):
+                    cut.update({t: p for t in rest if t not in cut})
+                    continue
+                deep += 1
             spec, detect = self.specs[k], self._detects[k]
             self.searches.append((spec.name, angle, len(rest)))
             if windowed:
                 regions = {t: self._window(prefer[t][1], tiles.xyxy[t]) for t in rest}
-                new = self._search(gray, regions, spec, detect, angle, WINDOW_HEIGHT)
+                new = self._search(gray, regions, spec, detect, angle, WINDOW_HEIGHT, enhance=enhance)
             else:
-                upright_first = (angle, k) == (0.0, 0)
                 new = self._search(
                     gray,
                     {t: tiles.xyxy[t] for t in rest},
@@ -670,7 +851,8 @@ class FaceDetector:
                     detect,
                     angle,
                     None,
-                    self._others if upright_first else None,
+                    self._others if how == UPRIGHT else None,
+                    enhance,
                 )
             if spec.name != self.specs[0].name:  # its boxes in the first detector's crop convention
                 ratio = spec.crop_scale / self.specs[0].crop_scale
@@ -678,7 +860,29 @@ class FaceDetector:
                     c, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * ratio / 2
                     new[t] = (np.concatenate([c - half, c + half]).astype(np.float32), score)
             found.update(new)
-            source.update({t: (angle, k) for t in new})
+            source.update({t: how for t in new})
+        # The crowd search (CROWD_MIN_PX) of tiles the whole chain searched this frame; a deeper search,
+        # so it waits like the chain's later passes when the time budget is spent.
+        crowd = [
+            t
+            for t in todo
+            if t not in known
+            and t not in skip
+            and t not in lean
+            and t not in cut
+            and self._crowd_worthy(tiles.xyxy[t], found.get(t))
+        ]
+        if crowd and not (self._over_budget(start) and (deep or first_frame)):
+            for t, faces in self._crowd(gray, tiles, crowd, found).items():
+                if t not in found:  # the largest is the tile's own participant
+                    found[t], faces = (faces[0][0], faces[1][0]), (faces[0][1:], faces[1][1:])
+                    source[t] = UPRIGHT
+                if len(faces[0]):
+                    old = self._others.get(t, _NONE)
+                    self._others[t] = (
+                        np.concatenate([old[0], faces[0]]),
+                        np.concatenate([old[1], faces[1]]),
+                    )
         ids = list(found)
         boxes = [found[t][0] for t in ids]
         scores = [found[t][1] for t in ids]
@@ -686,7 +890,7 @@ class FaceDetector:
         # as known faces are in a steady session: one crop convention for both, and tighter crops. Its own
         # upright search did that already (``fits_fine``).
         fitted = self.specs[0].fits_fine
-        fresh = [i for i, t in enumerate(ids) if t not in known and not (fitted and source[t] == (0.0, 0))]
+        fresh = [i for i, t in enumerate(ids) if t not in known and not (fitted and source[t] == UPRIGHT)]
         if self._refine is not None and fresh:
             refined, probs = self._refine(
                 gray,
@@ -698,17 +902,26 @@ class FaceDetector:
                     boxes[i] = box
         if self.track:
             where = dict(zip(ids, zip(boxes, scores, strict=True), strict=True))
+            rel = gallery_coords(tiles.xyxy, tiles.xyxy)
             self._memo = [
                 TileMemo(
-                    tiles.xyxy[t].copy(),
+                    rel[t],
                     thumbs[t],
-                    *(where[t] if t in where else (None, 0.0)),
-                    source.get(t, (0.0, 0)),
+                    _in_tile(where[t][0], tiles.xyxy[t]) if t in where else None,
+                    where[t][1] if t in where else 0.0,
+                    source.get(t, UPRIGHT),
                     0 if t in where else lean.get(t, 0),
-                    self._others[t][0] if t in where and t in self._others else _NONE[0],
+                    (
+                        _in_tile(self._others[t][0], tiles.xyxy[t])
+                        if t in where and t in self._others
+                        else _NONE[0]
+                    ),
+                    0 if t in where else cut.get(t, 0),
                 )
                 for t in todo
             ]
+        defer = self._over_budget(start) and (deep or first_frame)
+        outside = self._outside_faces(gray, tiles, defer)
         for t in sorted(self._others):  # a tile's other people, each a participant of their own
             if t in found:
                 boxes += list(self._others[t][0])
@@ -735,11 +948,38 @@ class FaceDetector:
         inside = np.array([_centre_in(box, frame) for box in b], bool).reshape(-1)
         return (b[inside] / f).astype(np.float32), s[inside].astype(np.float32)
 
-    def _outside_faces(self, gray: np.ndarray, tiles: Tiles) -> tuple[np.ndarray, np.ndarray]:
+    def _area_faces(self, gray: np.ndarray, defer: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_frame_faces`, remembered: in a live session a search whose picture has not changed
+        since it was last run (no cell of a 64x36 thumbnail moved by ``CHANGED_LEVELS``: at 1080p a cell
+        is 30 px, smaller than a face, so a face appearing anywhere moves one) is not run again: a
+        meeting app's chrome, or a webcam's still room, stays the same for minutes.
+        ``defer``: the last faces stand (none before a first search) and the search waits."""
+        thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
+        last = self._area if self.track else None
+        same = last is not None and last[0] == gray.shape
+        if same and not (np.abs(last[1] - thumb) > CHANGED_LEVELS).any():
+            return last[2], last[3]
+        self._area_due = defer
+        if defer:
+            return (last[2], last[3]) if same else _NONE
+        b, s = self._frame_faces(gray)
+        self._area = (gray.shape, thumb, b, s) if self.track else None
+        return b, s
+
+    def _over_budget(self, start: float) -> bool:
+        return self.track and 1000 * (time.perf_counter() - start) > self.budget_ms
+
+    def _outside_faces(
+        self, gray: np.ndarray, tiles: Tiles, defer: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Faces in the part of the frame no tile covers: the layout may miss a participant (an
         irregular strip, a floating self-view), and a face there is still someone. Searched only
-        where that part is large enough to hold a face (``OUTSIDE_SIDE`` of the frame's height), with
-        the tiles blanked out; in a live session again only when that part of the picture changed."""
+        when that part is large enough to hold a face somewhere (``OUTSIDE_SIDE`` of the frame's
+        height), over the whole frame with the tiles blanked out: a tile's picture changing does not
+        change this search's picture, so a live session runs it again only when the part outside the
+        tiles changed (see :meth:`_area_faces`).
+        ``defer`` (over the time budget): the last search's faces stand for one more frame (none before
+        the first), and the search runs on a later frame."""
         h, w = gray.shape
         s = 8
         free = np.ones((h // s + 1, w // s + 1), np.uint8)
@@ -748,30 +988,17 @@ class FaceDetector:
         side = max(3, int(OUTSIDE_SIDE * h / s))
         room = cv2.erode(free, np.ones((side, side), np.uint8))
         if not room.any():
-            self._outside = None
+            self._area, self._area_due = None, False
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
-        key = tiles.xyxy.tobytes()
-        last = self._outside
-        if (
-            self.track
-            and self.reuse_unchanged
-            and last is not None
-            and last[0] == key
-            and (np.abs(last[1] - thumb) > CHANGED_LEVELS).mean() <= CHANGED_SHARE
-        ):
-            return last[2], last[3]
         blank = gray.copy()
         for x0, y0, x1, y1 in tiles.xyxy:
             blank[y0:y1, x0:x1] = 0
-        b, sc = self._frame_faces(blank)
+        b, sc = self._area_faces(blank, defer)
         cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
         ok = np.ones(len(b), bool)
         for x0, y0, x1, y1 in tiles.xyxy:
             ok &= ~((x0 <= cx) & (cx < x1) & (y0 <= cy) & (cy < y1))
-        b, sc = b[ok], sc[ok]
-        self._outside = (key, thumb, b, sc) if self.track else None
-        return b, sc
+        return b[ok], sc[ok]
 
     def __call__(self, image: np.ndarray, tiles: Tiles) -> Faces:
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -210,6 +210,24 @@ def _seam_cut(gray: np.ndarray, box: np.ndarray, min_side: int, depth: int = 0) 
     return np.array([box], np.int32)
 
 
+def _snap_cuts(gray: np.ndarray, box: np.ndarray, n: int, vertical: bool) -> np.ndarray:
+    """``n + 1`` cut positions that split a box into ``n`` equal cells along x (``vertical``) or y,
+    each inner cut moved to the strongest straight seam within 8% of a cell of where equal spacing
+    puts it. A label or mute icon drawn across a tile edge (Meet) widens the merged region, so equal
+    spacing alone lands a few pixels off the real edges."""
+    lo, hi = (int(box[0]), int(box[2])) if vertical else (int(box[1]), int(box[3]))
+    cuts = np.linspace(lo, hi, n + 1).round().astype(int)
+    if n < 2:
+        return cuts
+    profile = _seam_profile(gray, box, vertical)
+    reach = max(2, int(0.08 * (hi - lo) / n))
+    for k in range(1, n):
+        a, b = max(0, cuts[k] - lo - reach), min(len(profile), cuts[k] - lo + reach + 1)
+        if b > a and profile[a:b].max() >= 0.5:
+            cuts[k] = lo + a + int(profile[a:b].argmax())
+    return cuts
+
+
 def _split_merged(
     image: np.ndarray, content: np.ndarray, boxes: np.ndarray, fill: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -259,8 +277,8 @@ def _split_merged(
             out.append(box)
             out_fill.append(f)
             continue
-        xs = np.linspace(x0, x1, cols + 1).round().astype(int)
-        ys = np.linspace(y0, y1, rows + 1).round().astype(int)
+        xs = _snap_cuts(gray, box, cols, True)
+        ys = _snap_cuts(gray, box, rows, False)
         seams = [_seam(gray, True, x, y0, y1) for x in xs[1:-1]]
         seams += [_seam(gray, False, y, x0, x1) for y in ys[1:-1]]
         if np.mean(seams) < 0.5:
@@ -288,12 +306,13 @@ def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float
 
 def _lattice_cards(
     image: np.ndarray, content: np.ndarray, tiles: np.ndarray, taken: np.ndarray
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Camera-off cards drawn on the page background have no edge (Meet's grid, avatar columns): when
     the tiles found form a regular grid (most of them the same size, on one lattice), the lattice's
     empty-looking cells that hold a little content (an avatar, initials, a name) on mostly background
     are tiles too. The lattice grows from the tiles found, row by row and column by column, while it
-    finds such cards. None where the tiles form no lattice (then avatars are looked for instead)."""
+    finds such cards. Returns the new cells and their camera-off flags; None where the tiles form no
+    lattice (then avatars are looked for instead)."""
     if len(tiles) < 3:
         return None
     bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
@@ -332,15 +351,18 @@ def _lattice_cards(
             [max(0, x0), max(0, y0), min(w, int(round(x0 + tw))), min(h, int(round(y0 + th)))], np.int32
         )
 
-    def is_card(box: np.ndarray) -> bool:
+    def share(box: np.ndarray) -> float:
+        """The cell's content share; -1 where it lies over a tile found or a share (not beside them)."""
         x0, y0, x1, y1 = box
-        if len(taken):  # a card lies beside the tiles found, not over one of them or over a share
+        if len(taken):
             ix = np.clip(np.minimum(x1, taken[:, 2]) - np.maximum(x0, taken[:, 0]), 0, None)
             iy = np.clip(np.minimum(y1, taken[:, 3]) - np.maximum(y0, taken[:, 1]), 0, None)
             if (ix * iy).max() > 0.25 * (x1 - x0) * (y1 - y0):
-                return False
-        share = content[y0:y1, x0:x1].mean() if x1 > x0 and y1 > y0 else 0.0
-        return 0.03 <= share <= 0.5
+                return -1.0
+        return float(content[y0:y1, x0:x1].mean()) if x1 > x0 and y1 > y0 else 0.0
+
+    def is_card(box: np.ndarray) -> bool:
+        return 0.03 <= share(box) <= 0.5
 
     used_r = sorted({int(round(k)) for k in ky[on]})
     used_c = sorted({int(round(k)) for k in kx[on]})
@@ -356,8 +378,29 @@ def _lattice_cards(
             if c in cols and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)):
                 c_lo, c_hi = (c, c_hi) if edge == "c_lo" else (c_lo, c)
                 grown = True
-    cards = [cell(r, c) for r in range(r_lo, r_hi + 1) for c in range(c_lo, c_hi + 1) if is_card(cell(r, c))]
-    return np.array(cards, np.int32).reshape(-1, 4)
+    # Among the rows and columns of the tiles found, a free cell full of content is a video whose
+    # region merged with a neighbour's across a label or icon drawn over the gutter (and was too
+    # irregular to split). Rows grown from cards alone take only cards (a toolbar may sit there).
+    rc = [(r, c) for r in range(r_lo, r_hi + 1) for c in range(c_lo, c_hi + 1)]
+    cells = [cell(r, c) for r, c in rc]
+    shares = np.array([share(c) for c in cells])
+    inner = np.array([r in used_r and c in used_c for r, c in rc], bool).reshape(-1)
+    keep = (shares >= 0.03) & ((shares <= 0.5) | inner)
+    # Apps fill a gallery in reading order, so a row holds one run of tiles without holes; a card
+    # apart from the longest run is a button of a toolbar drawn at that height.
+    for r in range(r_lo, r_hi + 1):
+        row = [i for i, (rr, _) in enumerate(rc) if rr == r]
+        runs: list[list[int]] = [[]]
+        for i in row:
+            if keep[i] or shares[i] < 0:
+                runs[-1].append(i)
+            elif runs[-1]:
+                runs.append([])
+        longest = max(runs, key=len)
+        keep[[i for i in row if i not in longest]] = False
+    cards = np.array(cells, np.int32).reshape(-1, 4)[keep]
+    off = (shares[keep] <= 0.5) | camera_off_flags(image, cards)
+    return cards, off
 
 
 def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -512,8 +555,15 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
         return replace(tiles, xyxy=xyxy)
     best: tuple[int, np.ndarray, np.ndarray] | None = None
+    framed = False
     for k, bg in enumerate(_background_candidates(image)):
         found = _tile_boxes(image, bg)
+        area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
+        if len(found) == 1 and area[0] > 0.9 * w * h:
+            # One region filling the frame: this colour only frames the picture (the black around
+            # a recording, a screen's border); a gallery needs regular tiles on another colour.
+            framed = True
+            continue
         # The frame's own edges (k = 0) win unless another flat colour shows more regular tiles.
         score = _regularity(found) - (0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
@@ -521,12 +571,10 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         if k == 0 and len(found) >= 4 and score == len(found):
             break  # every region of the frame's own background is a regular tile: a plain gallery
     faces_first = replace(Tiles.empty(), faces_first=True)
-    if best is None:
+    if best is None or (framed and best[0] < 0):
         return faces_first
     _, bg, boxes = best
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    if len(boxes) == 1 and area[0] > 0.9 * w * h:
-        return faces_first
     main = np.zeros(len(boxes), bool)
     if len(boxes) >= 2:
         for i in range(len(boxes)):
@@ -534,12 +582,13 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             main[i] = area[i] > MAIN_RATIO * np.median(others)
     off = camera_off_flags(image, boxes)
     content = _content_mask(image, bg) == 255
-    cards = _lattice_cards(image, content, boxes[~main], boxes)
-    if cards is not None and len(cards):
+    lattice = _lattice_cards(image, content, boxes[~main], boxes)
+    if lattice is not None and len(lattice[0]):
+        cards, cards_off = lattice
         boxes = np.concatenate([boxes, cards])
         main = np.concatenate([main, np.zeros(len(cards), bool)])
-        off = np.concatenate([off, np.ones(len(cards), bool)])
-    elif cards is None:  # no lattice: avatars may sit between the tiles of a strip or a column
+        off = np.concatenate([off, cards_off])
+    elif lattice is None:  # no lattice: avatars may sit between the tiles of a strip or a column
         avatars, replaced = _avatar_cells(content, boxes[~main])
         if len(avatars):
             keep = np.ones(len(boxes), bool)
@@ -559,21 +608,28 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
 
 def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
     """The faces' evidence about the layout, once they are found: while faces are seen elsewhere in the
-    frame, a group of three or more tiles of one size (within 10%) none of which shows a face or a
-    camera-off card is content, not participants (an app's thumbnails, a shared board's cards, a
-    settings panel). Such tiles are flagged ``main``: like a shared screen, a participant only where a
-    face is found. A gallery in which no face at all is found (tiles too small to read, everyone away)
-    keeps its tiles, so the user sees them and their states."""
+    frame, a group of three or more linked tiles none of which shows a face or a camera-off card is
+    content, not participants (an app's thumbnails, a shared board's cards, a settings panel). Tiles are
+    linked when they share their size (within 10%), their width with a tile of their column or their
+    height with a tile of their row: a grid's columns and rows keep those sides even where uneven
+    seams cut a panel of thumbnails into pieces of mixed sizes, while a real gallery links its
+    faceless tiles to tiles with faces. Such tiles are flagged ``main``: like a shared screen, a
+    participant only where a face is found. A gallery in which no face at all is found (tiles too
+    small to read, everyone away) keeps its tiles, so the user sees them and their states."""
     rest = np.where(~tiles.main)[0]
     if len(rest) < 3 or not tile_has_face.any():
         return tiles
     b = tiles.xyxy[rest]
     bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    same = (np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]) & (
-        np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
-    )
+    same_w = np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]
+    same_h = np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
+    ox = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
+    oy = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+    column = ox >= 0.5 * np.minimum(bw[:, None], bw[None])
+    row = oy >= 0.5 * np.minimum(bh[:, None], bh[None])
+    same = (same_w & same_h) | (same_w & column) | (same_h & row)
     group = np.full(len(rest), -1)
-    for i in range(len(rest)):  # connected groups of same-size tiles
+    for i in range(len(rest)):  # connected groups of linked tiles
         if group[i] < 0:
             stack, group[i] = [i], i
             while stack:

@@ -27,7 +27,7 @@ import numpy as np
 
 from fer_overlay.aggregate import snapshot
 from fer_overlay.classify import Classifier
-from fer_overlay.faces import FaceDetector
+from fer_overlay.faces import LIVE_SEARCH_BUDGET_MS, FaceDetector
 from fer_overlay.frames import Faces, Frame, Result
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.layout import detect_tiles, faceless_groups_as_content, parse_layout
@@ -55,8 +55,15 @@ def same_face(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def gallery_note(result: Result) -> str:
-    """A hint for the user when the picture is too small to read faces from (empty when all is well)."""
+    """A hint for the user when the picture is too small to read faces from, or when several faces
+    were counted one participant each because no gallery layout was recognised (empty when all is
+    well; one face without a gallery is a plain webcam, nothing to say)."""
     tiles = result.tiles
+    if tiles.faces_first and len(result.faces) >= 2:
+        return (
+            "no gallery layout recognised in this picture: each face found counts as one participant, "
+            "and participants with the camera off are not counted"
+        )
     seen = ~tiles.camera_off & ~tiles.main if len(tiles) else np.zeros(0, bool)
     if not seen.any():
         return ""
@@ -79,7 +86,9 @@ class Pipeline:
 
     ``names=False`` reads no name labels (class-wide figures only: names are never read, so they can
     be neither shown nor exported); ``name_budget_ms`` bounds the OCR time per frame (live sources:
-    ``LIVE_NAME_BUDGET_MS``; the default reads every label a frame needs, right for pictures)."""
+    ``LIVE_NAME_BUDGET_MS``; the default reads every label a frame needs, right for pictures), and
+    ``search_budget_ms`` the face detection's deeper searches (live: ``LIVE_SEARCH_BUDGET_MS``; the
+    default searches every tile in full at once)."""
 
     def __init__(
         self,
@@ -91,11 +100,13 @@ class Pipeline:
         tau: float = TAU_S,
         names: bool = True,
         name_budget_ms: float = math.inf,
+        search_budget_ms: float = math.inf,
     ) -> None:
         self.layout = parse_layout(layout) if isinstance(layout, str) else layout
         self.classifier = model if isinstance(model, Classifier) else Classifier(model, threads=threads)
         # Consecutive frames: known faces are re-checked cheaply instead of searched again (see faces.py).
         self.detector = FaceDetector(detector, track=True)
+        self.detector.budget_ms = search_budget_ms
         self.tracker = Tracker(tau=tau, names=NameReader() if names else None, name_budget_ms=name_budget_ms)
         self._classified: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # participant -> (crop, probs)
         self.classified = 0
@@ -201,11 +212,15 @@ class Session:
         tau: float = TAU_S,
         names: bool = True,
         name_budget_ms: float | None = None,
+        search_budget_ms: float | None = None,
         pipeline: Pipeline | None = None,
     ) -> None:
         self.source = open_source(source, fps, duration) if isinstance(source, str) else source
-        if name_budget_ms is None:  # live sources name a gallery over a few frames; files at once
-            name_budget_ms = LIVE_NAME_BUDGET_MS if isinstance(self.source, _LiveSource) else math.inf
+        live = isinstance(self.source, _LiveSource)
+        if name_budget_ms is None:  # live sources name and search a gallery over a few frames; files at once
+            name_budget_ms = LIVE_NAME_BUDGET_MS if live else math.inf
+        if search_budget_ms is None:
+            search_budget_ms = LIVE_SEARCH_BUDGET_MS if live else math.inf
         self.pipeline = pipeline or Pipeline(
             model if model is not None else model_path,
             layout=layout,
@@ -214,6 +229,7 @@ class Session:
             tau=tau,
             names=names,
             name_budget_ms=name_budget_ms,
+            search_budget_ms=search_budget_ms,
         )
         self._running = threading.Event()
         self._running.set()

@@ -13,7 +13,9 @@ participant by, in this order of strength:
 2. **appearance**: a 12x8 colour thumbnail of the tile (webcam background, camera-off card) and a
    12x12 grey thumbnail of the face, compared by correlation, so both survive a rescale;
 3. **position relative to the gallery**: tile boxes are expressed in the gallery's own coordinates
-   (the union of the tiles is the unit square), so a moved or resized window changes nothing.
+   (:func:`gallery_coords`: the union of the tiles is the unit square), so a moved or resized window
+   changes nothing. The face detector remembers its searches per tile in the same coordinates
+   (:func:`same_tiles`).
 
 New participants are numbered in reading order (top to bottom, left to right) on first sight. A
 participant that vanishes is remembered for ``forget_s`` seconds (60), one with a name for the whole
@@ -75,6 +77,32 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+SAME_TILE = 0.9
+"""A tile is the one of the last frame whose box in gallery coordinates overlaps it by this IoU."""
+
+
+def gallery_coords(boxes: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """xyxy ``boxes`` (N, 4) in gallery coordinates, where the union of ``tiles`` (T, 4) is the unit
+    square: the one frame in which every stage that remembers a tile between frames (this tracker's
+    participants, the face detector's searches) finds it again. Moving or resizing the meeting window
+    changes a tile's pixels, not these coordinates; a reflow of the gallery changes them, and then the
+    tracker still knows its participants by name and look."""
+    tiles = np.asarray(tiles, np.float64).reshape(-1, 4)
+    x0, y0 = tiles[:, 0].min(), tiles[:, 1].min()
+    w, h = max(1.0, tiles[:, 2].max() - x0), max(1.0, tiles[:, 3].max() - y0)
+    return (np.asarray(boxes, np.float64).reshape(-1, 4) - [x0, y0, x0, y0]) / [w, h, w, h]
+
+
+def same_tiles(rel: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """For each tile (gallery coordinates, (N, 4)) the index of the last frame's tile (``before``, (M, 4))
+    that it is, -1 for none: the best overlap, at least ``SAME_TILE``."""
+    if len(rel) == 0 or len(before) == 0:
+        return np.full(len(rel), -1, np.int64)
+    overlap = iou(rel, before)
+    best = overlap.argmax(axis=1)
+    return np.where(overlap[np.arange(len(rel)), best] >= SAME_TILE, best, -1)
 
 
 def _descriptor(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
@@ -242,13 +270,7 @@ class Tracker:
         boxes, state, face = self._units(tiles, faces)
         n = len(boxes)
         h, w = image.shape[:2]
-        # Gallery coordinates: the union of the tiles is the unit square (the frame without tiles).
-        if len(tiles) and n:
-            gx0, gy0 = boxes[:, 0].min(), boxes[:, 1].min()
-            gw, gh = max(1, boxes[:, 2].max() - gx0), max(1, boxes[:, 3].max() - gy0)
-        else:
-            gx0, gy0, gw, gh = 0, 0, max(1, w), max(1, h)
-        rel = (boxes - np.array([gx0, gy0, gx0, gy0])) / np.array([gw, gh, gw, gh], np.float64)
+        rel = gallery_coords(boxes, tiles.xyxy if len(tiles) else np.array([[0, 0, w, h]]))
         looks, face_looks = [], []
         for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
             x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)

@@ -232,3 +232,80 @@ def test_tile_without_a_face_gets_the_whole_chain_every_few_changed_frames(fer20
     assert full == ([True] + [False] * (FULL_SEARCH_EVERY - 1)) * 2  # the face just left: whole chain
     back = det(people.image, tiles)
     assert 0 in back.tile_id
+
+
+def _scene(faces: np.ndarray, side: int, seed: int) -> tuple[np.ndarray, Tiles, np.ndarray]:
+    """One 1200x640 tile of a room with ``faces`` pasted ``side`` px wide on two rows of seats (as
+    Teams' Together mode or a room camera shows a class): the frame, its tile and the faces' boxes."""
+    rng = np.random.default_rng(seed)
+    image = np.full((720, 1280, 3), 30, np.uint8)
+    x0, y0, x1, y1 = 40, 40, 1240, 680
+    image[y0:y1, x0:x1] = np.clip(_background(rng, y1 - y0, x1 - x0), 0, 255)
+    boxes = []
+    for i, face in enumerate(faces):
+        row, col = divmod(i, (len(faces) + 1) // 2)
+        fx, fy = x0 + 90 + col * 260 + 40 * row, y0 + 120 + row * 240
+        image[fy : fy + side, fx : fx + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)[
+            ..., None
+        ]
+        boxes.append((fx, fy, fx + side, fy + side))
+    tiles = Tiles(np.array([[x0, y0, x1, y1]], np.int32), np.zeros(1, bool), np.zeros(1, bool), (1, 1))
+    return image, tiles, np.array(boxes, np.float32)
+
+
+def test_a_tile_of_many_small_faces_gives_each_person(fer2013, detector):
+    """Together mode, a room camera: people at 12% of a large tile's height, under the per-tile search's
+    18%, are each found by the tile's second search for every face (one the tile's own participant,
+    the others participants of their own); pictures under 5% of the tile (thumbnails in a shared
+    screen) are not taken for people."""
+    faces = fer2013["PublicTest"].faces[200:208]
+    image, tiles, truth = _scene(faces, 80, seed=3)
+    found = detector(image, tiles)
+    hits = [next((i for i, b in enumerate(found.xyxy) if centre_hit(b, t)), None) for t in truth]
+    assert sum(h is not None for h in hits) >= 6, found.xyxy
+    assert len(found) == len(set(hits) - {None})  # every face found is one of the people, once
+    assert sorted(found.tile_id.tolist()) == [-1] * (len(found) - 1) + [0]
+    image, tiles, _ = _scene(faces, 26, seed=3)  # 4% of the tile
+    assert len(detector(image, tiles)) == 0
+
+
+def _on_desktop(image: np.ndarray, x: int, y: int) -> np.ndarray:
+    """The meeting window drawn at (x, y) on a 1920x1080 desktop."""
+    desk = np.full((1080, 1920, 3), (90, 60, 40), np.uint8)
+    desk[y : y + image.shape[0], x : x + image.shape[1]] = image
+    return desk
+
+
+def test_a_moved_window_keeps_every_tiles_search_memory(fer2013):
+    """A tile is remembered by its place in the gallery, not in the frame: the meeting window dragged
+    by 137 x 61 px (further than a tile's IoU could follow) is searched no more than a still one, and
+    the faces kept follow their tiles."""
+    g = gallery(fer2013, 9, seed=3, size=(1280, 720))
+    zeros = np.zeros(9, bool)
+    det = FaceDetector(track=True)
+    first = det(_on_desktop(g.image, 100, 80), Tiles(g.tiles + [100, 80, 100, 80], zeros, zeros))
+    assert len(first) >= 8 and det.searches
+    moved = det(_on_desktop(g.image, 237, 141), Tiles(g.tiles + [237, 141, 237, 141], zeros, zeros))
+    assert det.searches == []  # every tile's memory kept: nothing searched again
+    np.testing.assert_array_equal(moved.tile_id, first.tile_id)
+    np.testing.assert_allclose(moved.xyxy, first.xyxy + [137, 61, 137, 61], atol=0.01)
+
+
+def test_a_time_budget_spreads_the_search_and_ends_as_the_full_search(fer2013):
+    """With a time budget (live sources) a fresh gallery's first frame gets the first detector's upright
+    search only; the deeper searches follow on the next frames, until the faces are those a full
+    search finds at once."""
+    g = make_gallery(fer2013["PrivateTest"].faces[:25], 5, 5, seed=25)  # 4 faces need a deeper search
+    tiles = detect_tiles(g.image)
+    full = FaceDetector()(g.image, tiles)
+    det = FaceDetector(track=True)
+    det.budget_ms = 0.0
+    first = det(g.image, tiles)
+    assert {(name, angle) for name, angle, _ in det.searches} == {("mtcnn", 0.0)}
+    assert len(first) < len(full) and det.pending
+    for _ in range(12):
+        spread = det(g.image, tiles)
+        if not det.pending:
+            break
+    assert not det.pending
+    assert sorted(spread.tile_id.tolist()) == sorted(full.tile_id.tolist())

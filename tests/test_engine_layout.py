@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from galleries import gallery
 
-from fer_overlay.layout import detect_tiles, parse_layout
+from fer_overlay.frames import Tiles
+from fer_overlay.layout import detect_tiles, faceless_groups_as_content, parse_layout
 from fer_overlay.track import iou
 
 
@@ -104,3 +106,45 @@ def test_region_drawn_tightly_around_the_gallery_sides(fer2013):
     tiles = detect_tiles(region)
     assert tiles.grid == (3, 3)
     assert (_matched(g.tiles - np.array([x0, y0, x0, y0]), tiles.xyxy) >= 0).all()
+
+
+def test_icons_drawn_across_the_gutters_do_not_merge_tiles(fer2013):
+    """Meet draws each tile's mute icon and name over its left edge, across the gutter: videos that
+    touch through such icons are still cut at their own edges, every tile found once."""
+    g = gallery(fer2013, 16, style="zoom", seed=41)
+    image = g.image.copy()
+    gutter = int(g.tiles[1, 0] - g.tiles[0, 2])
+    radius = gutter + 8
+    for x0, _, _, y1 in g.tiles:  # each icon reaches into the left neighbour (or the page, at the left)
+        cv2.circle(image, (int(x0) + radius // 3, int(y1) - 2 * radius), radius, (40, 40, 220), -1)
+    tiles = detect_tiles(image)
+    match = _matched(g.tiles, tiles.xyxy)
+    assert (match >= 0).all(), f"missed tiles {np.where(match < 0)[0]}"
+    assert len(tiles) == 16 and tiles.grid == (4, 4)
+
+
+def test_faceless_panel_cut_unevenly_is_content_not_participants():
+    """A settings panel of thumbnails beside the stage, cut along uneven seams: its pieces share only
+    the side across their column or row, none holds a face, so they are content (flagged main), while
+    the gallery's faceless tile beside its tiles with faces stays a participant."""
+    gallery_ = [[0, 0, 400, 225], [410, 0, 810, 225], [0, 235, 400, 460], [410, 235, 810, 460]]
+    rows = [(0, 110), (110, 205), (205, 325)]  # no two pieces of the panel share both sides
+    panel = [[x0, y0, x1, y1] for y0, y1 in rows for x0, x1 in ((900, 1068), (1068, 1217))]
+    xyxy = np.array(gallery_ + panel, np.int32)
+    tiles = Tiles(xyxy, np.zeros(len(xyxy), bool), np.zeros(len(xyxy), bool), (3, 4))
+    has_face = np.array([True, True, True, False] + [False] * len(panel))
+    flagged = faceless_groups_as_content(tiles, has_face).main
+    assert flagged.tolist() == [False] * 4 + [True] * len(panel)
+    # No face anywhere: nothing is judged content (a gallery of people looking away keeps its tiles).
+    assert not faceless_groups_as_content(tiles, np.zeros(len(xyxy), bool)).main.any()
+
+
+def test_two_tiles_inside_a_black_frame(fer2013):
+    """A meeting window inside a black border (a recording's letterbox, a screen around a window): the
+    black only frames the picture, so the two tiles on the window's own background are the gallery."""
+    g = gallery(fer2013, 2, style="zoom", seed=42)
+    pad = 24
+    image = cv2.copyMakeBorder(g.image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    tiles = detect_tiles(image)
+    assert not tiles.faces_first
+    assert (_matched(g.tiles + pad, tiles.xyxy) >= 0).all() and len(tiles) == 2

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fer_overlay.frames import FACE, Frame
-from fer_overlay.session import Pipeline
+from fer_overlay.session import Pipeline, gallery_note
 
 W, H = 1485, 675
 
@@ -92,3 +92,25 @@ def test_one_face_video_is_one_participant(fer2013, pipeline, seed):
         assert len(result.participants) == 1, result.tiles.xyxy
         assert len(result.faces) == 1
         assert result.participants.state[0] == FACE
+        assert gallery_note(result) == ""  # one face without a gallery: a plain webcam, nothing to say
+
+
+def test_a_group_photo_is_no_gallery_and_the_result_says_so(fer2013, pipeline):
+    """Three people in one picture on a lit wall, each blended in through a soft oval (no flat colour,
+    no straight tile edges): faces first, one participant per face, and the result says that no
+    gallery layout was recognised."""
+    wall = np.full((540, 960), 120, np.float32) + np.linspace(-50, 50, 960)[None, :]
+    oval = np.zeros((260, 260), np.float32)
+    cv2.ellipse(oval, (130, 130), (110, 125), 0, 0, 360, 1.0, -1)
+    oval = cv2.GaussianBlur(oval, (41, 41), 0)
+    for k, x in enumerate((40, 350, 660)):
+        face = cv2.resize(fer2013["PublicTest"].faces[11 + 5 * k], (260, 260), interpolation=cv2.INTER_CUBIC)
+        part = wall[110:370, x : x + 260]
+        part += oval * (face.astype(np.float32) - part)
+    image = cv2.cvtColor(np.clip(wall, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    pipeline.reset()
+    result = pipeline(Frame(image, 0.0, 0))
+    assert result.tiles.faces_first and len(result.tiles) == 0
+    assert len(result.faces) == 3 and len(result.participants) == 3
+    assert (result.participants.state == FACE).all()
+    assert "no gallery layout recognised" in gallery_note(result)

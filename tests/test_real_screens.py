@@ -16,9 +16,13 @@ from fer_bench.screens import evaluate_screens, total_lines
 SCREENS = Path(os.environ.get("FER_SCREENS", "../shared/screens")).resolve()
 
 # Reached on ../shared/screens (23 images) with `fer-overlay evaluate --screens ../shared/screens`:
-# tiles 182/228 (79.8%), faces in face tiles 127/145 (87.6%), camera-off 56/74 (75.7%), 1 false face.
-FLOORS = {"tiles": 0.78, "faces": 0.86, "camera_off": 0.73}
+# tiles 191/228 (83.8%), faces in face tiles 141/145 (97.2%; 127 before the crowd search and the second
+# look of faces.py), camera-off 56/74 (75.7%), names read exactly through the tile finder 122/160
+# (76.2%; 135/160 on the true tiles, `python -m fer_bench.names`), 1 false face, 21 phantom participants
+# (found tiles without a face that match no true tile).
+FLOORS = {"tiles": 0.83, "faces": 0.96, "camera_off": 0.73, "names": 0.75}
 MAX_FALSE_FACES = 2
+MAX_PHANTOMS = 24
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +31,18 @@ def scores():
     return evaluate_screens(SCREENS)
 
 
-def test_tiles_faces_and_cameras_off_on_real_screens(scores):
+def test_tiles_faces_cameras_off_and_names_on_real_screens(scores):
     report = "\n".join([s.line() for s in scores] + total_lines(scores))
-    total = {f: sum(getattr(s, f) for s in scores) for f in ("tiles", "faces", "camera_off")}
+    total = {f: sum(getattr(s, f) for s in scores) for f in FLOORS}
     found = {
         "tiles": sum(s.tiles_found for s in scores),
         "faces": sum(s.faces_found for s in scores),
         "camera_off": sum(s.camera_off_found for s in scores),
+        "names": sum(s.names_read for s in scores),  # the exact label text, on tiles the layout found
     }
     for key, floor in FLOORS.items():
         assert found[key] >= floor * total[key], (
             f"{key}: {found[key]}/{total[key]} under {floor:.0%}\n{report}"
         )
     assert sum(s.false_faces for s in scores) <= MAX_FALSE_FACES, report
+    assert sum(s.phantoms for s in scores) <= MAX_PHANTOMS, report

@@ -489,9 +489,8 @@ def main(argv: list[str] | None = None) -> None:
         first = json.loads(saved.read_text())["argv"]
         if args.replan:
             first = [*first, "--epochs", str(args.replan)]  # the last --epochs wins in argparse
-            saved.write_text(
-                json.dumps({"argv": first, "command": "python -m training.train " + shlex.join(first)}, indent=2)
-            )
+            command = "python -m training.train " + shlex.join(first)
+            saved.write_text(json.dumps({"argv": first, "command": command}, indent=2))
         args = parser.parse_args(first + ["--resume", *stage])
     else:
         saved.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,11 @@ import numpy as np
 
 from fer_overlay.frames import CAMERA_OFF, FACE, NO_FACE, STATE_NAMES, Result
 from fer_overlay.labels import EMOTIONS
-from fer_overlay.session import LIVE_NAME_BUDGET_MS, Pipeline  # in the GUI thread: main.GC_PERIOD_MS
+from fer_overlay.session import (  # in the GUI thread: main.GC_PERIOD_MS
+    LIVE_NAME_BUDGET_MS,
+    LIVE_SEARCH_BUDGET_MS,
+    Pipeline,
+)
 
 __all__ = ["Engine", "Row", "Update", "to_update", "CAMERA_OFF", "FACE", "NO_FACE", "STATE_NAMES"]
 
@@ -131,7 +135,10 @@ class Engine:
             if self._pipeline is None or self._key != (model_path, threads):
                 self._pipeline = None  # the old sessions go before the new ones load
                 self._pipeline = Pipeline(
-                    model_path or None, threads=threads, name_budget_ms=LIVE_NAME_BUDGET_MS
+                    model_path or None,
+                    threads=threads,
+                    name_budget_ms=LIVE_NAME_BUDGET_MS,
+                    search_budget_ms=LIVE_SEARCH_BUDGET_MS,
                 )
                 self._key = (model_path, threads)
             self._pipeline.reset()
