@@ -367,7 +367,7 @@ def train(args: argparse.Namespace) -> dict:
                 warnings.simplefilter("ignore", UserWarning)
                 for _ in range(state["epoch"] * steps_per_epoch):
                     scheduler.step()
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())  # a last.pt read onto a GPU holds it there
         start_epoch, best_acc = state["epoch"], state["best_acc"]
         print(f"resumed {source} at epoch {start_epoch}, best {val_name} top-1 {best_acc:.4f}")
 
@@ -470,6 +470,9 @@ def train(args: argparse.Namespace) -> dict:
     return summary
 
 
+STAGE_FLAGS = ("stage_minutes", "stage_epochs", "device", "precision", "threads")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -483,9 +486,16 @@ def main(argv: list[str] | None = None) -> None:
             json.dumps({"argv": first, "command": "python -m training.train " + shlex.join(first)}, indent=2)
         )
     if args.resume and saved.exists():
-        # the saved command fixes the schedule; a stage length given to this call wins over the saved one
-        given = (("--stage-minutes", args.stage_minutes), ("--stage-epochs", args.stage_epochs))
-        stage = [x for flag, value in given if value for x in (flag, str(value))]
+        # The saved command fixes the schedule. What belongs to this stage or this machine (stage
+        # length, device, precision, threads) wins where given to this call: a stage trained on a
+        # GPU must be able to continue on a CPU and the other way round.
+        defaults = parser.parse_args(["--out", args.out])
+        stage = [
+            x
+            for key in STAGE_FLAGS
+            if getattr(args, key) != getattr(defaults, key)
+            for x in ("--" + key.replace("_", "-"), str(getattr(args, key)))
+        ]
         first = json.loads(saved.read_text())["argv"]
         if args.replan:
             first = [*first, "--epochs", str(args.replan)]  # the last --epochs wins in argparse
