@@ -470,7 +470,7 @@ def train(args: argparse.Namespace) -> dict:
     return summary
 
 
-STAGE_FLAGS = ("stage_minutes", "stage_epochs", "device", "precision", "threads")
+STAGE_FLAGS = ("out", "checkpoint", "data", "stage_minutes", "stage_epochs", "device", "precision", "threads")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -486,10 +486,10 @@ def main(argv: list[str] | None = None) -> None:
             json.dumps({"argv": first, "command": "python -m training.train " + shlex.join(first)}, indent=2)
         )
     if args.resume and saved.exists():
-        # The saved command fixes the schedule. What belongs to this stage or this machine (stage
-        # length, device, precision, threads) wins where given to this call: a stage trained on a
-        # GPU must be able to continue on a CPU and the other way round.
-        defaults = parser.parse_args(["--out", args.out])
+        # The saved command fixes the schedule. What belongs to this stage or this machine (paths,
+        # stage length, device, precision, threads) wins where given to this call: a stage trained on
+        # a GPU must be able to continue on a CPU in another folder, and the other way round.
+        defaults = parser.parse_args(["--out", ""])
         stage = [
             x
             for key in STAGE_FLAGS
