@@ -33,6 +33,10 @@ TOP_BAND, ABOVE = 0.22, 0.12
 """The top band: this share of the height inside the tile, plus this share above its top edge."""
 LEFT_SHARE = 1.0
 """Bands span this share of the tile's width from its left edge (long names run to the right edge)."""
+LABEL_START = 0.6
+"""A label starts in this left share of its band (the apps put it at the left; a centred short name
+under an avatar starts before the middle); boxes starting further right (a close button, a clock) are
+not even recognised."""
 BAND_PX = 72
 """Bands lower than this are upscaled to it, so that 10-px text reaches the recogniser's scale."""
 ZOOMS = (1.0, 2.0)
@@ -160,7 +164,7 @@ def pick_label(
 
     Lines without a letter (a mute icon read as ``&``, a clock) are not names."""
     lines = [ln for ln in lines if _LETTER.search(ln.text) and ln.score >= min_score(ln.text)]
-    lines = [ln for ln in lines if ln.x0 <= 0.6 * band_w]
+    lines = [ln for ln in lines if ln.x0 <= LABEL_START * band_w]
     if not lines:
         return "", None
     # A title bar's line starts above the edge or, where the tile's box took in the bar (and a dock's
@@ -290,6 +294,8 @@ class NameReader:
         ocr = self._engine()
         lines = []
         for x0, y0, x1, y1 in ocr.detect(crop):
+            if x0 > LABEL_START * crop.shape[1]:  # cannot be the label (see pick_label)
+                continue
             text, score = ocr.recognise(crop[y0:y1, x0:x1])
             if text.strip():
                 lines.append(_Line(text, x0, y0, x1, y1, score))
