@@ -33,12 +33,17 @@ TOP_BAND, ABOVE = 0.22, 0.12
 """The top band: this share of the height inside the tile, plus this share above its top edge."""
 LEFT_SHARE = 1.0
 """Bands span this share of the tile's width from its left edge (long names run to the right edge)."""
+LABEL_START = 0.6
+"""A label starts in this left share of its band (the apps put it at the left; a centred short name
+under an avatar starts before the middle); boxes starting further right (a close button, a clock) are
+not even recognised."""
 BAND_PX = 72
 """Bands lower than this are upscaled to it, so that 10-px text reaches the recogniser's scale."""
 ZOOMS = (1.0, 2.0)
 """A tile with no label found is read once more at twice the scale (labels of 6-8 px, mobile galleries)."""
 MIN_SCORE, SHORT_MIN_SCORE = 0.6, 0.9
-"""Recognised lines below this confidence are dropped (noise in a video reads as short gibberish)."""
+"""Recognised lines below this confidence are dropped; the second for short lines that do not look like
+a name (noise in a video reads as short gibberish)."""
 SIGNATURE = (32, 8)
 """A label band is summarised as a 32x8 grey thumbnail to tell whether it changed."""
 CHANGED = 30.0
@@ -115,6 +120,7 @@ def same_band(a: np.ndarray | None, b: np.ndarray) -> bool:
     return a is not None and a.shape == b.shape and float(np.abs(a - b).max()) <= CHANGED
 
 
+_COMMA_ELLIPSIS = re.compile(r"(?<=[^\W_])\s?\.{4,}$")  # ",…" read as four dots: "Boulder,..."
 _ELLIPSIS = re.compile(r"\s*(\.{2,}|…|\.\s?\.)$")
 _CUT_WORD = re.compile(r"(?<=[^\W\d_][a-z]{3})\.$")  # "Winc." is "Winc..." read short; "Jr." or "Inc." is not
 _LETTER = re.compile(r"[^\W\d_]")  # a letter of any script; a clock or a counter has none
@@ -124,8 +130,13 @@ _LEAD = re.compile(r"^[^\w@(\"'+]+")
 def clean(text: str) -> str:
     """Tidy a recognised label: collapse spaces, drop leading symbols (a mute icon read as ``&``), and
     write a truncation mark (``..``, ``…``, or one dot ending a word of four letters or more: the dots of
-    ``...`` merge when small) as ``...``, the way the apps truncate long names."""
+    ``...`` merge when small) as ``...``, the way the apps truncate long names. Four dots or more after a
+    letter are a comma before the mark (``Joe, @joec, Boulder,…``: the apps cut names at a character, so
+    a comma, the separator of "Name, @handle, City" labels, is what stands before the mark; at label
+    size the recogniser reads it as one more dot)."""
     text = _LEAD.sub("", " ".join(text.split()))
+    if _COMMA_ELLIPSIS.search(text):
+        return _COMMA_ELLIPSIS.sub(",...", text)
     if _ELLIPSIS.search(text):
         return _ELLIPSIS.sub("...", text)
     return _CUT_WORD.sub("...", text)
@@ -133,8 +144,13 @@ def clean(text: str) -> str:
 
 def min_score(text: str) -> float:
     """The confidence a line needs: a short one (two or three characters) is often noise in a video
-    or a blurred label read as letters, so it must be surer."""
-    return MIN_SCORE if len(text.strip()) > 3 else SHORT_MIN_SCORE
+    or a blurred label read as letters, so it must be surer, unless it is shaped like a short name (a
+    capital then small letters: "Dan", "Kim"); noise reads as capitals, mixed case or ideograms
+    ("BU", "ls", "VI", "旺印")."""
+    word = text.strip()
+    if len(word) > 3 or (word[:1].isupper() and word[1:].isalpha() and word[1:].islower()):
+        return MIN_SCORE
+    return SHORT_MIN_SCORE
 
 
 def pick_label(
@@ -148,11 +164,15 @@ def pick_label(
 
     Lines without a letter (a mute icon read as ``&``, a clock) are not names."""
     lines = [ln for ln in lines if _LETTER.search(ln.text) and ln.score >= min_score(ln.text)]
-    lines = [ln for ln in lines if ln.x0 <= 0.6 * band_w]
+    lines = [ln for ln in lines if ln.x0 <= LABEL_START * band_w]
     if not lines:
         return "", None
-    if edge is None:
-        anchor = max(lines, key=lambda ln: ln.y1)
+    # A title bar's line starts above the edge or, where the tile's box took in the bar (and a dock's
+    # header row above it), less than two lines' heights below it; of those, the lowest is the bar
+    # (window chrome is above it), and text deeper in the video is not a title bar.
+    at_edge = [] if edge is None else [ln for ln in lines if ln.y0 <= edge + 2 * (ln.y1 - ln.y0)]
+    if edge is None or at_edge:
+        anchor = max(at_edge or lines, key=lambda ln: ln.y1)
     else:
         anchor = min(lines, key=lambda ln: abs((ln.y0 + ln.y1) / 2 - edge))
     mid = (anchor.y0 + anchor.y1) / 2
@@ -274,6 +294,8 @@ class NameReader:
         ocr = self._engine()
         lines = []
         for x0, y0, x1, y1 in ocr.detect(crop):
+            if x0 > LABEL_START * crop.shape[1]:  # cannot be the label (see pick_label)
+                continue
             text, score = ocr.recognise(crop[y0:y1, x0:x1])
             if text.strip():
                 lines.append(_Line(text, x0, y0, x1, y1, score))
