@@ -293,14 +293,14 @@ def _split_merged(
     return np.array(out, np.int32).reshape(-1, 4), np.array(out_fill)
 
 
-def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float) -> float:
+def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float) -> float | None:
     """The grid's spacing along one axis: differences between the starts of tiles in one row (or
-    column), each divided by the whole number of tiles it spans; the tile size when no two share one."""
+    column), each divided by the whole number of tiles it spans; None when no two share one."""
     d = starts[None, :] - starts[:, None]
     same_line = np.abs(other[None, :] - other[:, None]) < 0.25 * other_size
     d = d[(d > 0.5 * size) & same_line].astype(np.float64)
     if len(d) == 0:
-        return size
+        return None
     return float(np.median(d / np.maximum(1, np.round(d / size))))
 
 
@@ -311,18 +311,24 @@ def _lattice_cards(
     the tiles found form a regular grid (most of them the same size, on one lattice), the lattice's
     empty-looking cells that hold a little content (an avatar, initials, a name) on mostly background
     are tiles too. The lattice grows from the tiles found, row by row and column by column, while it
-    finds such cards. Returns the new cells and their camera-off flags; None where the tiles form no
-    lattice (then avatars are looked for instead)."""
-    if len(tiles) < 3:
+    finds such cards. Two equal tiles side by side (or stacked) are a lattice too: apps space rows and
+    columns by the same gutter, so the other axis's pitch is the tile plus that gutter (Zoom's 2x2
+    with two camera-off cards barely lighter than the page). Returns the new cells and their
+    camera-off flags; None where the tiles form no lattice (then avatars are looked for instead)."""
+    if len(tiles) < 2:
         return None
     bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
     tw, th = float(np.median(bw)), float(np.median(bh))
     same = (np.abs(bw - tw) <= 0.06 * tw) & (np.abs(bh - th) <= 0.06 * th)
-    if same.sum() < 3 or same.mean() < 0.7:
+    if same.sum() < min(3, len(tiles)) or same.mean() < 0.7:
         return None
     t = tiles[same]
     px = _pitch(t[:, 0], t[:, 1], tw, th)
     py = _pitch(t[:, 1], t[:, 0], th, tw)
+    if px is None and py is None:
+        return None
+    px = tw + (py - th) if px is None else px
+    py = th + (px - tw) if py is None else py
     if px < tw - 2 or py < th - 2:  # overlapping cells: not a lattice
         return None
     ox, oy = float(t[0, 0]), float(t[0, 1])
@@ -367,15 +373,20 @@ def _lattice_cards(
     used_r = sorted({int(round(k)) for k in ky[on]})
     used_c = sorted({int(round(k)) for k in kx[on]})
     r_lo, r_hi, c_lo, c_hi = used_r[0], used_r[-1], used_c[0], used_c[-1]
+    # Two tiles with cards beside them are a 2x2 gallery (3 or 4 people): any more cells would be
+    # guessed from one pair, and a dark editor or chat beside the window reads as empty cards.
+    most = 2 if len(t) == 2 else len(rows) + len(cols)
     grown = True
     while grown:  # grow the lattice by a row or column wherever it holds a card
         grown = False
         for r, edge in ((r_lo - 1, "r_lo"), (r_hi + 1, "r_hi")):
-            if r in rows and any(is_card(cell(r, c)) for c in range(c_lo, c_hi + 1)):
+            if r_hi - r_lo + 1 < most and r in rows and any(is_card(cell(r, c)) for c in range(c_lo, c_hi + 1)):
                 r_lo, r_hi = (r, r_hi) if edge == "r_lo" else (r_lo, r)
                 grown = True
         for c, edge in ((c_lo - 1, "c_lo"), (c_hi + 1, "c_hi")):
-            if c in cols and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)):
+            if c_hi - c_lo + 1 < most and c in cols and any(
+                is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)
+            ):
                 c_lo, c_hi = (c, c_hi) if edge == "c_lo" else (c_lo, c)
                 grown = True
     # Among the rows and columns of the tiles found, a free cell full of content is a video whose
@@ -406,9 +417,8 @@ def _lattice_cards(
 def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
-    least half a tile wide, each disc-like blob (square box, 65-90% filled) of 25-90% of the strip's
-    height is a participant;
-    the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
+    least half a tile wide, each disc-like blob (square box, 65-90% filled) of a quarter of the strip's
+    height or more (a speaking ring's glow reaches its edges) is a participant; the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
     (a highlight ring taken for a tile)."""
     content = content.astype(np.uint8)
     cells: list[np.ndarray] = []
@@ -434,7 +444,7 @@ def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, n
             side = np.maximum(stats[1:, 2], stats[1:, 3])
             round_ = (
                 (side >= 0.25 * h)
-                & (side <= 0.9 * h)
+                & (side <= h)  # a speaking ring's glow may reach the strip's edges
                 & (np.abs(stats[1:, 2] - stats[1:, 3]) <= 0.25 * side)
                 & (stats[1:, 4] >= 0.65 * stats[1:, 2] * stats[1:, 3])  # a disc fills 79% of its box,
                 & (stats[1:, 4] <= 0.9 * stats[1:, 2] * stats[1:, 3])  # a thumbnail all of it
@@ -637,9 +647,15 @@ def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles
                 for k in np.where(same[j] & (group < 0))[0]:
                     group[k] = i
                     stack.append(k)
+    # A lone tile of its own size, faceless, beside such a gallery is a board or panel of the stage
+    # under a strip (Teams' share to stage), not a participant.
+    sizes = np.bincount(group, minlength=len(rest))
+    gallery = any(sizes[g] >= 3 and tile_has_face[rest[group == g]].any() for g in np.unique(group))
     main = tiles.main.copy()
     for g in np.unique(group):
         members = rest[group == g]
-        if len(members) >= 3 and not tile_has_face[members].any() and not tiles.camera_off[members].any():
+        if tile_has_face[members].any() or tiles.camera_off[members].any():
+            continue
+        if len(members) >= 3 or (len(members) == 1 and gallery):
             main[members] = True
     return replace(tiles, main=main) if (main != tiles.main).any() else tiles
