@@ -564,6 +564,30 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
         return replace(tiles, xyxy=xyxy)
+    return _gallery(image)
+
+
+def _window_gallery(image: np.ndarray, box: np.ndarray) -> Tiles | None:
+    """The gallery inside a ``main`` region that is a meeting window of its own (two clients side by
+    side): the region is read as a frame, on its own background. A window's frame (title bar,
+    toolbar, page margins) runs along its border while its gallery sits inside, so regions touching
+    the border are dropped. None unless two video tiles (not flat cards) or more share their size in
+    a row or column. A shared slide, board or panel can hold such a grid too, so the tiles are only
+    evidence, flagged ``main`` like the region they replace: participants where a face is found."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    inner = _gallery(np.ascontiguousarray(image[y0:y1, x0:x1]), nested=True)
+    b = inner.xyxy
+    inner = inner[(b[:, 0] > 2) & (b[:, 1] > 2) & (b[:, 2] < x1 - x0 - 2) & (b[:, 3] < y1 - y0 - 2)]
+    if inner.faces_first or _regularity(inner.xyxy[~inner.main & ~inner.camera_off]) < 2:
+        return None
+    xyxy = inner.xyxy + np.array([x0, y0, x0, y0], np.int32)
+    return replace(inner, xyxy=xyxy, main=np.ones(len(inner), bool))
+
+
+def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
+    """:func:`detect_tiles`'s ``"auto"`` on a frame of at most ``LAYOUT_SIDE``; ``nested``: the frame
+    is a region of a larger one, whose ``main`` regions are not looked into again."""
+    h, w = image.shape[:2]
     best: tuple[int, np.ndarray, np.ndarray] | None = None
     framed = False
     for k, bg in enumerate(_background_candidates(image)):
@@ -606,6 +630,15 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             boxes = np.concatenate([boxes[keep], avatars])
             main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
             off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
+    if not nested:  # a main region that holds a gallery of its own is that gallery
+        windows = [(i, _window_gallery(image, boxes[i])) for i in np.where(main)[0]]
+        windows = [(i, inner) for i, inner in windows if inner is not None]
+        if windows:
+            keep = np.ones(len(boxes), bool)
+            keep[[i for i, _ in windows]] = False
+            boxes = np.concatenate([boxes[keep]] + [inner.xyxy for _, inner in windows])
+            main = np.concatenate([main[keep]] + [inner.main for _, inner in windows])
+            off = np.concatenate([off[keep]] + [inner.camera_off for _, inner in windows])
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])

@@ -90,3 +90,29 @@ def test_a_lone_faceless_board_under_a_strip_with_faces_is_content():
     has_face = np.array([True, True, False, True, False])
     assert faceless_groups_as_content(tiles, has_face).main.tolist() == [False] * 4 + [True]
     assert not faceless_groups_as_content(tiles, np.zeros(len(xyxy), bool)).main.any()
+
+
+def test_a_second_meeting_window_beside_a_gallery_is_read_as_a_frame_of_its_own(fer2013):
+    """Two clients side by side (Zoom's app and its web client in a browser): the browser window
+    stands out from the desktop as one large region, taken for a shared screen. Read as a frame of its
+    own, its strip of two videos over the share is found; the tiles are flagged main (a shared slide
+    can hold a grid too), so they count as participants where a face is found, and no tile is the
+    whole window."""
+    left = gallery(fer2013, 4, style="zoom", seed=51, size=(960, 1080))
+    page, videos = _strip_page(fer2013, 2)
+    window = np.zeros((1080, 960, 3), np.uint8)  # the web client's black page
+    window[:90] = (53, 53, 56)  # the browser's tab strip and toolbar, along the window's border
+    cv2.putText(window, "zoom.us/wc/join", (160, 60), 0, 1.0, (230, 230, 230), 2)
+    strip = [np.array([200 + k * 270, 100, 200 + k * 270 + 262, 248]) for k in range(2)]
+    for (x0, y0, x1, y1), video in zip(strip, videos, strict=True):
+        window[y0:y1, x0:x1] = cv2.resize(video, (x1 - x0, y1 - y0))
+    window[270:1000, 40:920] = (250, 250, 250)  # the shared slide
+    cv2.putText(window, "Week 7: Gradient descent", (80, 400), 0, 1.4, (40, 40, 40), 3)
+    image = np.concatenate([left.image, window], axis=1)
+    tiles = detect_tiles(image)
+    shifted = np.array([b + [960, 0, 960, 0] for b in strip])
+    match = _matched(shifted, tiles.xyxy, 0.8)
+    assert (match >= 0).all(), tiles.xyxy
+    assert tiles.main[match].all()
+    assert (_matched(left.tiles, tiles.xyxy) >= 0).all()
+    assert not (_matched(np.array([[960, 0, 1920, 1080]]), tiles.xyxy) >= 0).any()
