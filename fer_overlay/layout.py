@@ -23,6 +23,7 @@ becomes its own participant.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import cv2
@@ -210,6 +211,22 @@ def _seam_cut(gray: np.ndarray, box: np.ndarray, min_side: int, depth: int = 0) 
     return np.array([box], np.int32)
 
 
+def _seam_pieces(image: np.ndarray, side: int = SEAM_SIDE) -> Callable[[np.ndarray], np.ndarray]:
+    """A function that cuts a box of ``image`` along its straight seams (:func:`_seam_cut`), looked
+    for on the frame shrunk to ``side`` at most (cost; gutters of 2-3 px blur away when shrunk), into
+    pieces of at least 6% of the frame's side."""
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    min_side = max(30, int(0.06 * min(image.shape[:2])))
+    g = min(1.0, side / max(gray.shape))
+    shrunk = cv2.resize(gray, None, fx=g, fy=g, interpolation=cv2.INTER_AREA) if g < 1 else gray
+
+    def cut(box: np.ndarray) -> np.ndarray:
+        pieces = _seam_cut(shrunk, (box * g).astype(np.int32), int(min_side * g))
+        return (pieces / g).round().astype(np.int32)
+
+    return cut
+
+
 def _snap_cuts(gray: np.ndarray, box: np.ndarray, n: int, vertical: bool) -> np.ndarray:
     """``n + 1`` cut positions that split a box into ``n`` equal cells along x (``vertical``) or y,
     each inner cut moved to the strongest straight seam within 8% of a cell of where equal spacing
@@ -238,9 +255,7 @@ def _split_merged(
         return boxes, fill
     typical = _typical(boxes, fill)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    min_side = max(30, int(0.06 * min(image.shape[:2])))
-    g = min(1.0, SEAM_SIDE / max(gray.shape))  # seams are looked for at most 960 px wide (cost)
-    shrunk = cv2.resize(gray, None, fx=g, fy=g, interpolation=cv2.INTER_AREA) if g < 1 else gray
+    cut = _seam_pieces(image)
     out, out_fill = [], []
     for box, f in zip(boxes, fill, strict=True):
         x0, y0, x1, y1 = (int(v) for v in box)
@@ -261,11 +276,7 @@ def _split_merged(
                 out.append(box)
                 out_fill.append(f)
                 continue
-            pieces = (
-                (_seam_cut(shrunk, (box * g).astype(np.int32), int(min_side * g)) / g)
-                .round()
-                .astype(np.int32)
-            )
+            pieces = cut(box)
             # Docks of webcams under title bars: most pieces share one size; a picture cut along its
             # own straight edges (a UI, a room) gives pieces of all sizes.
             if len(pieces) >= 3 and _regularity(pieces) >= max(3, 0.6 * len(pieces)):
@@ -380,12 +391,18 @@ def _lattice_cards(
     while grown:  # grow the lattice by a row or column wherever it holds a card
         grown = False
         for r, edge in ((r_lo - 1, "r_lo"), (r_hi + 1, "r_hi")):
-            if r_hi - r_lo + 1 < most and r in rows and any(is_card(cell(r, c)) for c in range(c_lo, c_hi + 1)):
+            if (
+                r_hi - r_lo + 1 < most
+                and r in rows
+                and any(is_card(cell(r, c)) for c in range(c_lo, c_hi + 1))
+            ):
                 r_lo, r_hi = (r, r_hi) if edge == "r_lo" else (r_lo, r)
                 grown = True
         for c, edge in ((c_lo - 1, "c_lo"), (c_hi + 1, "c_hi")):
-            if c_hi - c_lo + 1 < most and c in cols and any(
-                is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)
+            if (
+                c_hi - c_lo + 1 < most
+                and c in cols
+                and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1))
             ):
                 c_lo, c_hi = (c, c_hi) if edge == "c_lo" else (c_lo, c)
                 grown = True
@@ -418,8 +435,9 @@ def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, n
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
     least half a tile wide, each disc-like blob (square box, 65-90% filled) of a quarter of the strip's
-    height or more (a speaking ring's glow reaches its edges) is a participant; the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
-    (a highlight ring taken for a tile)."""
+    height or more (a speaking ring's glow reaches its edges) is a participant; the gap is split at
+    the midpoints between the blobs. Returns the cells and the tiles they replace (a highlight ring
+    taken for a tile)."""
     content = content.astype(np.uint8)
     cells: list[np.ndarray] = []
     replaced = np.zeros(len(tiles), bool)
@@ -466,6 +484,64 @@ def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, n
     return np.array(cells, np.int32).reshape(-1, 4), replaced
 
 
+def _avatar_band(content: np.ndarray, stage: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """Camera-off participants as round avatars in a column (or row) beside a stage (Teams beside a
+    Together-mode scene or a share): no tile edge, just discs with a name under each on the page. In
+    the band between the stage's side and the frame's edge, along the stage, two or more disc-like
+    blobs in line (square box, 65-90% filled, a quarter of the band's width or more) each make a cell,
+    split at the midpoints between them, none longer than 4 discs (a toolbar's round buttons, close
+    together in a wide band, leave long cells). A band that a tile found crosses, partly in and
+    partly out (a strip running past the stage), holds no such column. Returns the cells (none found:
+    an empty array)."""
+    h, w = content.shape
+    x0, y0, x1, y1 = (int(v) for v in stage)
+    sides = [  # (band, along y): right, left, below, above
+        ((x1, y0, w, y1), True),
+        ((0, y0, x0, y1), True),
+        ((x0, y1, x1, h), False),
+        ((x0, 0, x1, y0), False),
+    ]
+    mask = content.astype(np.uint8)
+    for (bx0, by0, bx1, by1), along_y in sides:
+        across = bx1 - bx0 if along_y else by1 - by0
+        if across < 20 or across > 0.35 * (x1 - x0 if along_y else y1 - y0):
+            continue
+        ix = np.clip(np.minimum(tiles[:, 2], bx1) - np.maximum(tiles[:, 0], bx0), 0, None)
+        iy = np.clip(np.minimum(tiles[:, 3], by1) - np.maximum(tiles[:, 1], by0), 0, None)
+        inside = ix * iy / np.maximum((tiles[:, 2] - tiles[:, 0]) * (tiles[:, 3] - tiles[:, 1]), 1)
+        if ((inside > 0.05) & (inside < 0.8)).any():
+            continue
+        _, _, stats, centres = cv2.connectedComponentsWithStats(mask[by0:by1, bx0:bx1], connectivity=8)
+        bw, bh, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
+        side = np.maximum(bw, bh)
+        disc = (
+            (side >= 0.25 * across)
+            & (side <= across)
+            & (np.abs(bw - bh) <= 0.25 * side)
+            & (area >= 0.65 * bw * bh)
+            & (area <= 0.9 * bw * bh)
+        )
+        c = centres[1:][disc]
+        if len(c) < 2:
+            continue
+        line, pos = (c[:, 0], c[:, 1]) if along_y else (c[:, 1], c[:, 0])
+        if np.ptp(line) > 0.25 * side[disc].min():  # not in one line
+            continue
+        pos = np.sort(pos) + (by0 if along_y else bx0)
+        lo, hi = (by0, by1) if along_y else (bx0, bx1)
+        cuts = [lo] + [int(round((a + b) / 2)) for a, b in zip(pos[:-1], pos[1:], strict=True)] + [hi]
+        cells = np.array(
+            [
+                [bx0, a, bx1, b] if along_y else [a, by0, b, by1]
+                for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+            ],
+            np.int32,
+        )
+        if np.diff(cuts).max() <= 4 * np.median(side[disc]):
+            return cells
+    return np.zeros((0, 4), np.int32)
+
+
 def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
     """Split the gallery area (the union of tile-like regions, else the whole frame) into rows x cols."""
     h, w = image.shape[:2]
@@ -505,9 +581,9 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     return out[:4]
 
 
-def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
+def _tile_boxes(image: np.ndarray, bg: np.ndarray, split: bool = True) -> np.ndarray:
     """Tile-shaped regions on background ``bg``, without those far smaller than the typical one."""
-    boxes = _components(image, bg)
+    boxes = _components(image, bg, split)
     if len(boxes) == 0:
         return boxes
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -568,20 +644,27 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
 
 
 def _window_gallery(image: np.ndarray, box: np.ndarray) -> Tiles | None:
-    """The gallery inside a ``main`` region that is a meeting window of its own (two clients side by
-    side): the region is read as a frame, on its own background. A window's frame (title bar,
-    toolbar, page margins) runs along its border while its gallery sits inside, so regions touching
-    the border are dropped. None unless two video tiles (not flat cards) or more share their size in
-    a row or column. A shared slide, board or panel can hold such a grid too, so the tiles are only
-    evidence, flagged ``main`` like the region they replace: participants where a face is found."""
+    """The gallery inside a ``main`` region that is a meeting window of its own, read in two ways:
+    as a frame on its own background (two clients side by side; regions along its border, the
+    window's title bar and toolbar, dropped), and cut along its straight seams (a phone's gallery,
+    edge to edge, beside a desktop window). The reading whose video tiles (not flat cards) share their
+    size in a row or column more often wins; None where neither has two such tiles. A shared slide,
+    board or panel can hold such a grid too, so the tiles are only evidence, flagged ``main`` like the
+    region they replace: participants where a face is found."""
     x0, y0, x1, y1 = (int(v) for v in box)
     inner = _gallery(np.ascontiguousarray(image[y0:y1, x0:x1]), nested=True)
     b = inner.xyxy
     inner = inner[(b[:, 0] > 2) & (b[:, 1] > 2) & (b[:, 2] < x1 - x0 - 2) & (b[:, 3] < y1 - y0 - 2)]
-    if inner.faces_first or _regularity(inner.xyxy[~inner.main & ~inner.camera_off]) < 2:
+    inner = replace(inner, xyxy=inner.xyxy + np.array([x0, y0, x0, y0], np.int32))
+    pieces = _seam_pieces(image, LAYOUT_SIDE)(box)
+    bw, bh = pieces[:, 2] - pieces[:, 0], pieces[:, 3] - pieces[:, 1]
+    h, w = image.shape[:2]
+    shaped = (bw >= 0.4 * bh) & (bw <= 3.2 * bh) & (bw * bh >= MIN_TILE_SHARE * w * h)
+    cut = Tiles(pieces[shaped], camera_off_flags(image, pieces[shaped]), np.zeros(shaped.sum(), bool))
+    best = max((inner, cut), key=lambda t: _regularity(t.xyxy[~t.main & ~t.camera_off]))
+    if _regularity(best.xyxy[~best.main & ~best.camera_off]) < 2:
         return None
-    xyxy = inner.xyxy + np.array([x0, y0, x0, y0], np.int32)
-    return replace(inner, xyxy=xyxy, main=np.ones(len(inner), bool))
+    return replace(best, main=np.ones(len(best), bool), grid=None, faces_first=False)
 
 
 def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
@@ -591,7 +674,7 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
     best: tuple[int, np.ndarray, np.ndarray] | None = None
     framed = False
     for k, bg in enumerate(_background_candidates(image)):
-        found = _tile_boxes(image, bg)
+        found = _tile_boxes(image, bg, split=not nested)
         area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
         if len(found) == 1 and area[0] > 0.9 * w * h:
             # One region filling the frame: this colour only frames the picture (the black around
@@ -631,7 +714,12 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
             main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
             off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
     if not nested:  # a main region that holds a gallery of its own is that gallery
-        windows = [(i, _window_gallery(image, boxes[i])) for i in np.where(main)[0]]
+        # A second window is large and reaches the screenshot's edge (windows tiled side by side, two
+        # screens pasted together); other main regions are not read again (it costs ~20-130 ms).
+        b = boxes
+        large = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) >= 0.25 * h * w
+        edge = (b[:, 0] <= 2) | (b[:, 1] <= 2) | (b[:, 2] >= w - 2) | (b[:, 3] >= h - 2)
+        windows = [(i, _window_gallery(image, boxes[i])) for i in np.where(main & large & edge)[0]]
         windows = [(i, inner) for i, inner in windows if inner is not None]
         if windows:
             keep = np.ones(len(boxes), bool)
@@ -639,6 +727,17 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
             boxes = np.concatenate([boxes[keep]] + [inner.xyxy for _, inner in windows])
             main = np.concatenate([main[keep]] + [inner.main for _, inner in windows])
             off = np.concatenate([off[keep]] + [inner.camera_off for _, inner in windows])
+        for i in np.where(main)[0]:  # a column of round avatars beside a stage
+            cells = _avatar_band(content, boxes[i], boxes[~main])
+            if len(cells):
+                cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+                x0, y0 = cells[:, :2].min(axis=0)
+                x1, y1 = cells[:, 2:].max(axis=0)
+                keep = main | (cx < x0) | (cx > x1) | (cy < y0) | (cy > y1)
+                boxes = np.concatenate([boxes[keep], cells])
+                main = np.concatenate([main[keep], np.zeros(len(cells), bool)])
+                off = np.concatenate([off[keep], np.ones(len(cells), bool)])
+                break
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])

@@ -116,3 +116,74 @@ def test_a_second_meeting_window_beside_a_gallery_is_read_as_a_frame_of_its_own(
     assert tiles.main[match].all()
     assert (_matched(left.tiles, tiles.xyxy) >= 0).all()
     assert not (_matched(np.array([[960, 0, 1920, 1080]]), tiles.xyxy) >= 0).any()
+
+
+def test_a_phone_gallery_edge_to_edge_beside_a_desktop_stage_is_cut_along_its_seams(fer2013):
+    """Teams docs' composite: a phone's gallery (tiles edge to edge, 3 px gutters, no page around
+    them) pasted beside a desktop window whose stage touches it, so both stand out as one region,
+    taken for a shared screen. Cut along its straight seams, the phone's tiles and the stage are
+    found, flagged main (participants where a face is found)."""
+    faces = fer2013["PrivateTest"].faces[:8]
+    video = [cv2.cvtColor(cv2.resize(f, (240, 200)), cv2.COLOR_GRAY2BGR) for f in faces]
+    image = np.empty((720, 1280, 3), np.uint8)
+    image[:] = (31, 31, 32)
+    column = [np.array([1100, 60 + k * 110, 1260, 150 + k * 110]) for k in range(3)]
+    for (x0, y0, x1, y1), v in zip(column, video[5:], strict=True):
+        image[y0:y1, x0:x1] = cv2.resize(v, (x1 - x0, y1 - y0))
+    image[20:700, 20:300] = 0  # the phone: black gutters, status bar and toolbar
+    phone = [[20, 60, 158, 200], [161, 60, 300, 200], [20, 203, 158, 343], [161, 203, 300, 343]]
+    phone += [[20, 346, 300, 486]]
+    phone_xyxy = np.array(phone)
+    for (x0, y0, x1, y1), v in zip(phone_xyxy, video, strict=False):
+        image[y0:y1, x0:x1] = cv2.resize(v, (x1 - x0, y1 - y0))
+    image[20:700, 300:360] = (229, 229, 229)  # the desktop between the two screens
+    stage = np.array([[360, 20, 1000, 700]])
+    image[20:700, 360:1000] = cv2.resize(video[4], (640, 680))
+    image[20:700, 960:1000] = (90, 60, 40)  # the stage's right edge (a wall)
+    image = np.ascontiguousarray(image[20:700, 20:])  # the two screens fill the screenshot's height
+    phone_xyxy, stage, column = phone_xyxy - 20, stage - 20, [c - 20 for c in column]
+    tiles = detect_tiles(image)
+    match = _matched(np.concatenate([phone_xyxy, stage]), tiles.xyxy, 0.7)  # the status bar joins row 1
+    assert (match >= 0).all(), tiles.xyxy
+    assert tiles.main[match].all()
+    assert (_matched(np.array(column), tiles.xyxy, 0.8) >= 0).all()
+
+
+def test_a_column_of_round_avatars_beside_a_stage_is_one_cell_each(fer2013):
+    """Teams beside a Together-mode scene (or a share): the participants without video are round
+    profile pictures in a column on the page, a name under each, no tile edge. Each is a camera-off
+    participant whose cell splits the column at the midpoints between the discs; the stage stays the
+    main region."""
+    image = np.empty((720, 1280, 3), np.uint8)
+    image[:] = (31, 31, 32)
+    scene = cv2.cvtColor(cv2.resize(fer2013["PrivateTest"].faces[0], (1040, 620)), cv2.COLOR_GRAY2BGR)
+    image[60:680, 40:1080] = np.maximum(scene, 60)  # the stage, brighter than the page at its edges
+    centres = [160, 370, 580]
+    for k, cy in enumerate(centres):
+        cv2.circle(image, (1180, cy), 35, (80 + 60 * k, 150, 220 - 50 * k), -1)
+        cv2.putText(image, "Beth Davies", (1120, cy + 60), 0, 0.6, (220, 220, 220), 1)
+    tiles = detect_tiles(image)
+    column = tiles.xyxy[tiles.xyxy[:, 0] >= 1060]
+    assert len(column) == 3, tiles.xyxy
+    assert tiles.camera_off[tiles.xyxy[:, 0] >= 1060].all()
+    for cy, (_, y0, _, y1) in zip(centres, column[np.argsort(column[:, 1])], strict=True):
+        assert y0 < cy < y1
+    assert (_matched(np.array([[40, 60, 1080, 680]]), tiles.xyxy[tiles.main]) >= 0).all()
+
+
+def test_round_toolbar_buttons_under_a_slide_are_no_avatars(fer2013):
+    """BigBlueButton's toolbar under the presentation: round buttons in a row beside the stage are
+    discs in line too, but close together in a wide band, so cells split between them would be far
+    longer than any tile: no camera-off participants there."""
+    image = np.empty((720, 1280, 3), np.uint8)
+    image[:] = (31, 31, 32)
+    image[80:560, 100:1180] = (250, 250, 250)  # the slide
+    cv2.putText(image, "Week 7: Gradient descent", (160, 200), 0, 1.6, (40, 40, 40), 3)
+    faces = fer2013["PrivateTest"].faces[:4]
+    for k, f in enumerate(faces):  # a few webcams above, so that the slide is the main region
+        video = cv2.cvtColor(cv2.resize(f, (100, 60)), cv2.COLOR_GRAY2BGR)
+        image[10:70, 100 + k * 110 : 200 + k * 110] = np.maximum(video, 60)
+    for cx in (580, 640, 700):
+        cv2.circle(image, (cx, 640), 24, (200, 120, 40), -1)
+    tiles = detect_tiles(image)
+    assert not tiles.camera_off[tiles.xyxy[:, 1] >= 560].any(), tiles.xyxy
