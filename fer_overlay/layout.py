@@ -748,6 +748,51 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
     return Tiles(boxes, off, main, grid)
 
 
+def _linked_groups(b: np.ndarray, strict: bool = False) -> np.ndarray:
+    """Per box, the label of its group: boxes are linked when they share their size (within 10%),
+    their width with a box of their column or their height with a box of their row, and a group is
+    what links connect (a grid's columns and rows keep those sides even where uneven seams cut it).
+    ``strict``: only boxes of one size in one row or column are linked (a gallery's own tiles)."""
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    same_w = np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]
+    same_h = np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
+    ox = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
+    oy = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+    column = ox >= 0.5 * np.minimum(bw[:, None], bw[None])
+    row = oy >= 0.5 * np.minimum(bh[:, None], bh[None])
+    same = (same_w & same_h) | (same_w & column) | (same_h & row)
+    if strict:
+        same = same_w & same_h & (column | row)
+    group = np.full(len(b), -1)
+    for i in range(len(b)):
+        if group[i] < 0:
+            stack, group[i] = [i], i
+            while stack:
+                j = stack.pop()
+                for k in np.where(same[j] & (group < 0))[0]:
+                    group[k] = i
+                    stack.append(k)
+    return group
+
+
+def window_groups_with_faces(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
+    """The faces' evidence about a second meeting window: its tiles are flagged ``main`` (a shared
+    slide can hold such a grid too, :func:`_window_gallery`); once a face is found in one, the main
+    tiles of its size in its row or column, and theirs, are that window's gallery: participants with
+    or without a face (a camera-off card, a blurred video). A lone main region (a share, a speaker)
+    and the pieces of the window's chrome, of other sizes, keep their role."""
+    idx = np.where(tiles.main)[0]
+    if len(idx) < 2 or not tile_has_face[idx].any():
+        return tiles
+    group = _linked_groups(tiles.xyxy[idx], strict=True)
+    main = tiles.main.copy()
+    for g in np.unique(group):
+        members = idx[group == g]
+        if len(members) >= 2 and tile_has_face[members].any():
+            main[members] = False
+    return replace(tiles, main=main) if (main != tiles.main).any() else tiles
+
+
 def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
     """The faces' evidence about the layout, once they are found: while faces are seen elsewhere in the
     frame, a group of three or more linked tiles none of which shows a face or a camera-off card is
@@ -761,24 +806,7 @@ def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles
     rest = np.where(~tiles.main)[0]
     if len(rest) < 3 or not tile_has_face.any():
         return tiles
-    b = tiles.xyxy[rest]
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    same_w = np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]
-    same_h = np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
-    ox = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
-    oy = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
-    column = ox >= 0.5 * np.minimum(bw[:, None], bw[None])
-    row = oy >= 0.5 * np.minimum(bh[:, None], bh[None])
-    same = (same_w & same_h) | (same_w & column) | (same_h & row)
-    group = np.full(len(rest), -1)
-    for i in range(len(rest)):  # connected groups of linked tiles
-        if group[i] < 0:
-            stack, group[i] = [i], i
-            while stack:
-                j = stack.pop()
-                for k in np.where(same[j] & (group < 0))[0]:
-                    group[k] = i
-                    stack.append(k)
+    group = _linked_groups(tiles.xyxy[rest])
     # A lone tile of its own size, faceless, beside such a gallery is a board or panel of the stage
     # under a strip (Teams' share to stage), not a participant.
     sizes = np.bincount(group, minlength=len(rest))

@@ -9,7 +9,7 @@ import numpy as np
 from galleries import gallery
 
 from fer_overlay.frames import Tiles
-from fer_overlay.layout import detect_tiles, faceless_groups_as_content
+from fer_overlay.layout import detect_tiles, faceless_groups_as_content, window_groups_with_faces
 from fer_overlay.track import iou
 
 
@@ -187,3 +187,17 @@ def test_round_toolbar_buttons_under_a_slide_are_no_avatars(fer2013):
         cv2.circle(image, (cx, 640), 24, (200, 120, 40), -1)
     tiles = detect_tiles(image)
     assert not tiles.camera_off[tiles.xyxy[:, 1] >= 560].any(), tiles.xyxy
+
+
+def test_a_window_strip_with_a_face_is_a_gallery_its_chrome_and_the_share_stay_main():
+    """The tiles read inside a second window are flagged main until the faces speak: a face in one
+    strip tile makes its same-size neighbour in the row a participant too (a blurred or camera-off
+    video), while the browser's toolbar pieces (another size, no face) and the share stay main."""
+    strip = [[1140, 90, 1443, 240], [1443, 90, 1746, 240]]
+    chrome = [[960, 2, 1140, 90], [1746, 2, 1920, 91]]
+    share = [[1140, 260, 1746, 1000]]
+    xyxy = np.array(strip + chrome + share, np.int32)
+    tiles = Tiles(xyxy, np.zeros(len(xyxy), bool), np.ones(len(xyxy), bool), None)
+    has_face = np.array([False, True, False, False, True])
+    assert window_groups_with_faces(tiles, has_face).main.tolist() == [False, False, True, True, True]
+    assert window_groups_with_faces(tiles, np.zeros(len(xyxy), bool)).main.all()
