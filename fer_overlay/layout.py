@@ -23,6 +23,7 @@ becomes its own participant.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import cv2
@@ -210,6 +211,22 @@ def _seam_cut(gray: np.ndarray, box: np.ndarray, min_side: int, depth: int = 0) 
     return np.array([box], np.int32)
 
 
+def _seam_pieces(image: np.ndarray, side: int = SEAM_SIDE) -> Callable[[np.ndarray], np.ndarray]:
+    """A function that cuts a box of ``image`` along its straight seams (:func:`_seam_cut`), looked
+    for on the frame shrunk to ``side`` at most (cost; gutters of 2-3 px blur away when shrunk), into
+    pieces of at least 6% of the frame's side."""
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    min_side = max(30, int(0.06 * min(image.shape[:2])))
+    g = min(1.0, side / max(gray.shape))
+    shrunk = cv2.resize(gray, None, fx=g, fy=g, interpolation=cv2.INTER_AREA) if g < 1 else gray
+
+    def cut(box: np.ndarray) -> np.ndarray:
+        pieces = _seam_cut(shrunk, (box * g).astype(np.int32), int(min_side * g))
+        return (pieces / g).round().astype(np.int32)
+
+    return cut
+
+
 def _snap_cuts(gray: np.ndarray, box: np.ndarray, n: int, vertical: bool) -> np.ndarray:
     """``n + 1`` cut positions that split a box into ``n`` equal cells along x (``vertical``) or y,
     each inner cut moved to the strongest straight seam within 8% of a cell of where equal spacing
@@ -238,9 +255,7 @@ def _split_merged(
         return boxes, fill
     typical = _typical(boxes, fill)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    min_side = max(30, int(0.06 * min(image.shape[:2])))
-    g = min(1.0, SEAM_SIDE / max(gray.shape))  # seams are looked for at most 960 px wide (cost)
-    shrunk = cv2.resize(gray, None, fx=g, fy=g, interpolation=cv2.INTER_AREA) if g < 1 else gray
+    cut = _seam_pieces(image)
     out, out_fill = [], []
     for box, f in zip(boxes, fill, strict=True):
         x0, y0, x1, y1 = (int(v) for v in box)
@@ -261,11 +276,7 @@ def _split_merged(
                 out.append(box)
                 out_fill.append(f)
                 continue
-            pieces = (
-                (_seam_cut(shrunk, (box * g).astype(np.int32), int(min_side * g)) / g)
-                .round()
-                .astype(np.int32)
-            )
+            pieces = cut(box)
             # Docks of webcams under title bars: most pieces share one size; a picture cut along its
             # own straight edges (a UI, a room) gives pieces of all sizes.
             if len(pieces) >= 3 and _regularity(pieces) >= max(3, 0.6 * len(pieces)):
@@ -293,14 +304,14 @@ def _split_merged(
     return np.array(out, np.int32).reshape(-1, 4), np.array(out_fill)
 
 
-def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float) -> float:
+def _pitch(starts: np.ndarray, other: np.ndarray, size: float, other_size: float) -> float | None:
     """The grid's spacing along one axis: differences between the starts of tiles in one row (or
-    column), each divided by the whole number of tiles it spans; the tile size when no two share one."""
+    column), each divided by the whole number of tiles it spans; None when no two share one."""
     d = starts[None, :] - starts[:, None]
     same_line = np.abs(other[None, :] - other[:, None]) < 0.25 * other_size
     d = d[(d > 0.5 * size) & same_line].astype(np.float64)
     if len(d) == 0:
-        return size
+        return None
     return float(np.median(d / np.maximum(1, np.round(d / size))))
 
 
@@ -311,18 +322,24 @@ def _lattice_cards(
     the tiles found form a regular grid (most of them the same size, on one lattice), the lattice's
     empty-looking cells that hold a little content (an avatar, initials, a name) on mostly background
     are tiles too. The lattice grows from the tiles found, row by row and column by column, while it
-    finds such cards. Returns the new cells and their camera-off flags; None where the tiles form no
-    lattice (then avatars are looked for instead)."""
-    if len(tiles) < 3:
+    finds such cards. Two equal tiles side by side (or stacked) are a lattice too: apps space rows and
+    columns by the same gutter, so the other axis's pitch is the tile plus that gutter (Zoom's 2x2
+    with two camera-off cards barely lighter than the page). Returns the new cells and their
+    camera-off flags; None where the tiles form no lattice (then avatars are looked for instead)."""
+    if len(tiles) < 2:
         return None
     bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
     tw, th = float(np.median(bw)), float(np.median(bh))
     same = (np.abs(bw - tw) <= 0.06 * tw) & (np.abs(bh - th) <= 0.06 * th)
-    if same.sum() < 3 or same.mean() < 0.7:
+    if same.sum() < min(3, len(tiles)) or same.mean() < 0.7:
         return None
     t = tiles[same]
     px = _pitch(t[:, 0], t[:, 1], tw, th)
     py = _pitch(t[:, 1], t[:, 0], th, tw)
+    if px is None and py is None:
+        return None
+    px = tw + (py - th) if px is None else px
+    py = th + (px - tw) if py is None else py
     if px < tw - 2 or py < th - 2:  # overlapping cells: not a lattice
         return None
     ox, oy = float(t[0, 0]), float(t[0, 1])
@@ -367,15 +384,26 @@ def _lattice_cards(
     used_r = sorted({int(round(k)) for k in ky[on]})
     used_c = sorted({int(round(k)) for k in kx[on]})
     r_lo, r_hi, c_lo, c_hi = used_r[0], used_r[-1], used_c[0], used_c[-1]
+    # Two tiles with cards beside them are a 2x2 gallery (3 or 4 people): any more cells would be
+    # guessed from one pair, and a dark editor or chat beside the window reads as empty cards.
+    most = 2 if len(t) == 2 else len(rows) + len(cols)
     grown = True
     while grown:  # grow the lattice by a row or column wherever it holds a card
         grown = False
         for r, edge in ((r_lo - 1, "r_lo"), (r_hi + 1, "r_hi")):
-            if r in rows and any(is_card(cell(r, c)) for c in range(c_lo, c_hi + 1)):
+            if (
+                r_hi - r_lo + 1 < most
+                and r in rows
+                and any(is_card(cell(r, c)) for c in range(c_lo, c_hi + 1))
+            ):
                 r_lo, r_hi = (r, r_hi) if edge == "r_lo" else (r_lo, r)
                 grown = True
         for c, edge in ((c_lo - 1, "c_lo"), (c_hi + 1, "c_hi")):
-            if c in cols and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1)):
+            if (
+                c_hi - c_lo + 1 < most
+                and c in cols
+                and any(is_card(cell(r, c)) for r in range(r_lo, r_hi + 1))
+            ):
                 c_lo, c_hi = (c, c_hi) if edge == "c_lo" else (c_lo, c)
                 grown = True
     # Among the rows and columns of the tiles found, a free cell full of content is a video whose
@@ -406,10 +434,10 @@ def _lattice_cards(
 def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
-    least half a tile wide, each disc-like blob (square box, 65-90% filled) of 25-90% of the strip's
-    height is a participant;
-    the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
-    (a highlight ring taken for a tile)."""
+    least half a tile wide, each disc-like blob (square box, 65-90% filled) of a quarter of the strip's
+    height or more (a speaking ring's glow reaches its edges) is a participant; the gap is split at
+    the midpoints between the blobs. Returns the cells and the tiles they replace (a highlight ring
+    taken for a tile)."""
     content = content.astype(np.uint8)
     cells: list[np.ndarray] = []
     replaced = np.zeros(len(tiles), bool)
@@ -434,7 +462,7 @@ def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, n
             side = np.maximum(stats[1:, 2], stats[1:, 3])
             round_ = (
                 (side >= 0.25 * h)
-                & (side <= 0.9 * h)
+                & (side <= h)  # a speaking ring's glow may reach the strip's edges
                 & (np.abs(stats[1:, 2] - stats[1:, 3]) <= 0.25 * side)
                 & (stats[1:, 4] >= 0.65 * stats[1:, 2] * stats[1:, 3])  # a disc fills 79% of its box,
                 & (stats[1:, 4] <= 0.9 * stats[1:, 2] * stats[1:, 3])  # a thumbnail all of it
@@ -454,6 +482,64 @@ def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, n
             )
             replaced |= inside
     return np.array(cells, np.int32).reshape(-1, 4), replaced
+
+
+def _avatar_band(content: np.ndarray, stage: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """Camera-off participants as round avatars in a column (or row) beside a stage (Teams beside a
+    Together-mode scene or a share): no tile edge, just discs with a name under each on the page. In
+    the band between the stage's side and the frame's edge, along the stage, two or more disc-like
+    blobs in line (square box, 65-90% filled, a quarter of the band's width or more) each make a cell,
+    split at the midpoints between them, none longer than 4 discs (a toolbar's round buttons, close
+    together in a wide band, leave long cells). A band that a tile found crosses, partly in and
+    partly out (a strip running past the stage), holds no such column. Returns the cells (none found:
+    an empty array)."""
+    h, w = content.shape
+    x0, y0, x1, y1 = (int(v) for v in stage)
+    sides = [  # (band, along y): right, left, below, above
+        ((x1, y0, w, y1), True),
+        ((0, y0, x0, y1), True),
+        ((x0, y1, x1, h), False),
+        ((x0, 0, x1, y0), False),
+    ]
+    mask = content.astype(np.uint8)
+    for (bx0, by0, bx1, by1), along_y in sides:
+        across = bx1 - bx0 if along_y else by1 - by0
+        if across < 20 or across > 0.35 * (x1 - x0 if along_y else y1 - y0):
+            continue
+        ix = np.clip(np.minimum(tiles[:, 2], bx1) - np.maximum(tiles[:, 0], bx0), 0, None)
+        iy = np.clip(np.minimum(tiles[:, 3], by1) - np.maximum(tiles[:, 1], by0), 0, None)
+        inside = ix * iy / np.maximum((tiles[:, 2] - tiles[:, 0]) * (tiles[:, 3] - tiles[:, 1]), 1)
+        if ((inside > 0.05) & (inside < 0.8)).any():
+            continue
+        _, _, stats, centres = cv2.connectedComponentsWithStats(mask[by0:by1, bx0:bx1], connectivity=8)
+        bw, bh, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
+        side = np.maximum(bw, bh)
+        disc = (
+            (side >= 0.25 * across)
+            & (side <= across)
+            & (np.abs(bw - bh) <= 0.25 * side)
+            & (area >= 0.65 * bw * bh)
+            & (area <= 0.9 * bw * bh)
+        )
+        c = centres[1:][disc]
+        if len(c) < 2:
+            continue
+        line, pos = (c[:, 0], c[:, 1]) if along_y else (c[:, 1], c[:, 0])
+        if np.ptp(line) > 0.25 * side[disc].min():  # not in one line
+            continue
+        pos = np.sort(pos) + (by0 if along_y else bx0)
+        lo, hi = (by0, by1) if along_y else (bx0, bx1)
+        cuts = [lo] + [int(round((a + b) / 2)) for a, b in zip(pos[:-1], pos[1:], strict=True)] + [hi]
+        cells = np.array(
+            [
+                [bx0, a, bx1, b] if along_y else [a, by0, b, by1]
+                for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+            ],
+            np.int32,
+        )
+        if np.diff(cuts).max() <= 4 * np.median(side[disc]):
+            return cells
+    return np.zeros((0, 4), np.int32)
 
 
 def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
@@ -495,9 +581,9 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     return out[:4]
 
 
-def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
+def _tile_boxes(image: np.ndarray, bg: np.ndarray, split: bool = True) -> np.ndarray:
     """Tile-shaped regions on background ``bg``, without those far smaller than the typical one."""
-    boxes = _components(image, bg)
+    boxes = _components(image, bg, split)
     if len(boxes) == 0:
         return boxes
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -554,10 +640,41 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
         return replace(tiles, xyxy=xyxy)
+    return _gallery(image)
+
+
+def _window_gallery(image: np.ndarray, box: np.ndarray) -> Tiles | None:
+    """The gallery inside a ``main`` region that is a meeting window of its own, read in two ways:
+    as a frame on its own background (two clients side by side; regions along its border, the
+    window's title bar and toolbar, dropped), and cut along its straight seams (a phone's gallery,
+    edge to edge, beside a desktop window). The reading whose video tiles (not flat cards) share their
+    size in a row or column more often wins; None where neither has two such tiles. A shared slide,
+    board or panel can hold such a grid too, so the tiles are only evidence, flagged ``main`` like the
+    region they replace: participants where a face is found."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    inner = _gallery(np.ascontiguousarray(image[y0:y1, x0:x1]), nested=True)
+    b = inner.xyxy
+    inner = inner[(b[:, 0] > 2) & (b[:, 1] > 2) & (b[:, 2] < x1 - x0 - 2) & (b[:, 3] < y1 - y0 - 2)]
+    inner = replace(inner, xyxy=inner.xyxy + np.array([x0, y0, x0, y0], np.int32))
+    pieces = _seam_pieces(image, LAYOUT_SIDE)(box)
+    bw, bh = pieces[:, 2] - pieces[:, 0], pieces[:, 3] - pieces[:, 1]
+    h, w = image.shape[:2]
+    shaped = (bw >= 0.4 * bh) & (bw <= 3.2 * bh) & (bw * bh >= MIN_TILE_SHARE * w * h)
+    cut = Tiles(pieces[shaped], camera_off_flags(image, pieces[shaped]), np.zeros(shaped.sum(), bool))
+    best = max((inner, cut), key=lambda t: _regularity(t.xyxy[~t.main & ~t.camera_off]))
+    if _regularity(best.xyxy[~best.main & ~best.camera_off]) < 2:
+        return None
+    return replace(best, main=np.ones(len(best), bool), grid=None, faces_first=False)
+
+
+def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
+    """:func:`detect_tiles`'s ``"auto"`` on a frame of at most ``LAYOUT_SIDE``; ``nested``: the frame
+    is a region of a larger one, whose ``main`` regions are not looked into again."""
+    h, w = image.shape[:2]
     best: tuple[int, np.ndarray, np.ndarray] | None = None
     framed = False
     for k, bg in enumerate(_background_candidates(image)):
-        found = _tile_boxes(image, bg)
+        found = _tile_boxes(image, bg, split=not nested)
         area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
         if len(found) == 1 and area[0] > 0.9 * w * h:
             # One region filling the frame: this colour only frames the picture (the black around
@@ -596,6 +713,31 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             boxes = np.concatenate([boxes[keep], avatars])
             main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
             off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
+    if not nested:  # a main region that holds a gallery of its own is that gallery
+        # A second window is large and reaches the screenshot's edge (windows tiled side by side, two
+        # screens pasted together); other main regions are not read again (it costs ~20-130 ms).
+        b = boxes
+        large = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) >= 0.25 * h * w
+        edge = (b[:, 0] <= 2) | (b[:, 1] <= 2) | (b[:, 2] >= w - 2) | (b[:, 3] >= h - 2)
+        windows = [(i, _window_gallery(image, boxes[i])) for i in np.where(main & large & edge)[0]]
+        windows = [(i, inner) for i, inner in windows if inner is not None]
+        if windows:
+            keep = np.ones(len(boxes), bool)
+            keep[[i for i, _ in windows]] = False
+            boxes = np.concatenate([boxes[keep]] + [inner.xyxy for _, inner in windows])
+            main = np.concatenate([main[keep]] + [inner.main for _, inner in windows])
+            off = np.concatenate([off[keep]] + [inner.camera_off for _, inner in windows])
+        for i in np.where(main)[0]:  # a column of round avatars beside a stage
+            cells = _avatar_band(content, boxes[i], boxes[~main])
+            if len(cells):
+                cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+                x0, y0 = cells[:, :2].min(axis=0)
+                x1, y1 = cells[:, 2:].max(axis=0)
+                keep = main | (cx < x0) | (cx > x1) | (cy < y0) | (cy > y1)
+                boxes = np.concatenate([boxes[keep], cells])
+                main = np.concatenate([main[keep], np.zeros(len(cells), bool)])
+                off = np.concatenate([off[keep], np.ones(len(cells), bool)])
+                break
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])
@@ -604,6 +746,51 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
     if not rest.any():
         grid = (1, 1)
     return Tiles(boxes, off, main, grid)
+
+
+def _linked_groups(b: np.ndarray, strict: bool = False) -> np.ndarray:
+    """Per box, the label of its group: boxes are linked when they share their size (within 10%),
+    their width with a box of their column or their height with a box of their row, and a group is
+    what links connect (a grid's columns and rows keep those sides even where uneven seams cut it).
+    ``strict``: only boxes of one size in one row or column are linked (a gallery's own tiles)."""
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    same_w = np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]
+    same_h = np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
+    ox = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
+    oy = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+    column = ox >= 0.5 * np.minimum(bw[:, None], bw[None])
+    row = oy >= 0.5 * np.minimum(bh[:, None], bh[None])
+    same = (same_w & same_h) | (same_w & column) | (same_h & row)
+    if strict:
+        same = same_w & same_h & (column | row)
+    group = np.full(len(b), -1)
+    for i in range(len(b)):
+        if group[i] < 0:
+            stack, group[i] = [i], i
+            while stack:
+                j = stack.pop()
+                for k in np.where(same[j] & (group < 0))[0]:
+                    group[k] = i
+                    stack.append(k)
+    return group
+
+
+def window_groups_with_faces(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
+    """The faces' evidence about a second meeting window: its tiles are flagged ``main`` (a shared
+    slide can hold such a grid too, :func:`_window_gallery`); once a face is found in one, the main
+    tiles of its size in its row or column, and theirs, are that window's gallery: participants with
+    or without a face (a camera-off card, a blurred video). A lone main region (a share, a speaker)
+    and the pieces of the window's chrome, of other sizes, keep their role."""
+    idx = np.where(tiles.main)[0]
+    if len(idx) < 2 or not tile_has_face[idx].any():
+        return tiles
+    group = _linked_groups(tiles.xyxy[idx], strict=True)
+    main = tiles.main.copy()
+    for g in np.unique(group):
+        members = idx[group == g]
+        if len(members) >= 2 and tile_has_face[members].any():
+            main[members] = False
+    return replace(tiles, main=main) if (main != tiles.main).any() else tiles
 
 
 def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles:
@@ -619,27 +806,16 @@ def faceless_groups_as_content(tiles: Tiles, tile_has_face: np.ndarray) -> Tiles
     rest = np.where(~tiles.main)[0]
     if len(rest) < 3 or not tile_has_face.any():
         return tiles
-    b = tiles.xyxy[rest]
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    same_w = np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]
-    same_h = np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
-    ox = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
-    oy = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
-    column = ox >= 0.5 * np.minimum(bw[:, None], bw[None])
-    row = oy >= 0.5 * np.minimum(bh[:, None], bh[None])
-    same = (same_w & same_h) | (same_w & column) | (same_h & row)
-    group = np.full(len(rest), -1)
-    for i in range(len(rest)):  # connected groups of linked tiles
-        if group[i] < 0:
-            stack, group[i] = [i], i
-            while stack:
-                j = stack.pop()
-                for k in np.where(same[j] & (group < 0))[0]:
-                    group[k] = i
-                    stack.append(k)
+    group = _linked_groups(tiles.xyxy[rest])
+    # A lone tile of its own size, faceless, beside such a gallery is a board or panel of the stage
+    # under a strip (Teams' share to stage), not a participant.
+    sizes = np.bincount(group, minlength=len(rest))
+    gallery = any(sizes[g] >= 3 and tile_has_face[rest[group == g]].any() for g in np.unique(group))
     main = tiles.main.copy()
     for g in np.unique(group):
         members = rest[group == g]
-        if len(members) >= 3 and not tile_has_face[members].any() and not tiles.camera_off[members].any():
+        if tile_has_face[members].any() or tiles.camera_off[members].any():
+            continue
+        if len(members) >= 3 or (len(members) == 1 and gallery):
             main[members] = True
     return replace(tiles, main=main) if (main != tiles.main).any() else tiles

@@ -30,7 +30,12 @@ from fer_overlay.classify import Classifier
 from fer_overlay.faces import LIVE_SEARCH_BUDGET_MS, FaceDetector
 from fer_overlay.frames import Faces, Frame, Result
 from fer_overlay.labels import EMOTIONS
-from fer_overlay.layout import detect_tiles, faceless_groups_as_content, parse_layout
+from fer_overlay.layout import (
+    detect_tiles,
+    faceless_groups_as_content,
+    parse_layout,
+    window_groups_with_faces,
+)
 from fer_overlay.names import NameReader
 from fer_overlay.sources import DEFAULT_FPS, Source, _LiveSource, open_source
 from fer_overlay.track import TAU_S, Identities, Tracker
@@ -170,7 +175,7 @@ class Pipeline:
         if len(tiles):
             has_face = np.zeros(len(tiles), bool)
             has_face[faces.tile_id[faces.tile_id >= 0]] = True
-            tiles = faceless_groups_as_content(tiles, has_face)
+            tiles = faceless_groups_as_content(window_groups_with_faces(tiles, has_face), has_face)
         t2 = time.perf_counter()
         who = self.tracker.identify(frame.image, tiles, faces, frame.timestamp)
         t3 = time.perf_counter()
