@@ -460,16 +460,10 @@ def _centre_in(box: np.ndarray, tile: np.ndarray) -> bool:
     return bool(tile[0] <= cx < tile[2] and tile[1] <= cy < tile[3])
 
 
-def _in_tile(boxes: np.ndarray, tile: np.ndarray) -> np.ndarray:
-    """xyxy boxes (..., 4) in frame pixels -> fractions of ``tile`` (xyxy), so they follow a moved or
-    resized tile."""
-    x0, y0, x1, y1 = (float(v) for v in tile)
-    size = np.array([max(1.0, x1 - x0), max(1.0, y1 - y0)] * 2)
-    return ((np.asarray(boxes, np.float64) - [x0, y0, x0, y0]) / size).astype(np.float32)
-
-
 def _on_tile(fractions: np.ndarray, tile: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`_in_tile`: fractions of ``tile`` -> frame pixels."""
+    """Fractions of ``tile`` (boxes in the coordinates where the tile is the unit square,
+    ``gallery_coords(boxes, tile[None])``) -> frame pixels: the inverse of that call, so that a
+    remembered face follows a moved or resized tile."""
     x0, y0, x1, y1 = (float(v) for v in tile)
     size = np.array([max(1.0, x1 - x0), max(1.0, y1 - y0)] * 2)
     return (np.asarray(fractions, np.float64) * size + [x0, y0, x0, y0]).astype(np.float32)
@@ -907,12 +901,12 @@ class FaceDetector:
                 TileMemo(
                     rel[t],
                     thumbs[t],
-                    _in_tile(where[t][0], tiles.xyxy[t]) if t in where else None,
+                    gallery_coords(where[t][0], tiles.xyxy[t][None])[0] if t in where else None,
                     where[t][1] if t in where else 0.0,
                     source.get(t, UPRIGHT),
                     0 if t in where else lean.get(t, 0),
                     (
-                        _in_tile(self._others[t][0], tiles.xyxy[t])
+                        gallery_coords(self._others[t][0], tiles.xyxy[t][None])
                         if t in where and t in self._others
                         else _NONE[0]
                     ),
