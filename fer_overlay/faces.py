@@ -520,6 +520,18 @@ class FaceDetector:
         self.searches: list[tuple[str, float, int]] = []
         """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
+    def warm_up(self) -> None:
+        """Run every detector of the chain and the re-check once on a blank tile: OpenCV's dnn module
+        sets its network up on the first forward pass (~25 ms of CPU for the SSD) and ONNX Runtime
+        allocates its buffers on a session's first run, work that belongs to a session's start rather
+        than to the first frame its user waits for."""
+        h = self.specs[0].height
+        blank = np.zeros((h, 2 * h), np.uint8)
+        for spec, detect in zip(self.specs, self._detects, strict=True):
+            detect(Search([np.zeros((spec.height, 2 * spec.height), np.uint8)], 16, spec.height))
+        if self._refine is not None:
+            self._refine(blank, np.array([[0, 0, h, h]], np.float32), None)
+
     @property
     def pending(self) -> int:
         """Searches the time budget left for later frames (see ``budget_ms``): the tiles whose chain

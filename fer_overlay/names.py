@@ -246,7 +246,9 @@ class _PaddleOcr:
 
 
 class NameReader:
-    """Reads the name label of a tile. Loads the OCR models lazily (under a second) on the first read.
+    """Reads the name label of a tile. Its OCR models (a few hundred ms to load) are loaded by
+    :meth:`load` when a session starts, so that no frame pays for them; a reader never started loads
+    them on its first read.
 
     ``threads`` bounds ONNX Runtime's threads; one is enough for a few bands per frame."""
 
@@ -260,6 +262,19 @@ class NameReader:
             if self._ocr is None:
                 self._ocr = _PaddleOcr(self.threads)
         return self._ocr
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the OCR models are loaded."""
+        return self._ocr is not None
+
+    def load(self) -> None:
+        """Load the OCR models and run each once on a blank band (ONNX Runtime allocates its buffers
+        on a session's first run), so that the first label read costs only the reading."""
+        ocr = self._engine()
+        blank = np.zeros((BAND_PX, 4 * BAND_PX, 3), np.uint8)
+        ocr.detect(blank)
+        ocr.recognise(blank)
 
     def _read_band(
         self, image: np.ndarray, band: tuple[int, int, int, int], edge: float | None, zoom: float

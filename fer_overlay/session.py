@@ -28,7 +28,7 @@ import numpy as np
 from fer_overlay.aggregate import snapshot
 from fer_overlay.classify import Classifier
 from fer_overlay.faces import LIVE_SEARCH_BUDGET_MS, FaceDetector
-from fer_overlay.frames import Faces, Frame, Result
+from fer_overlay.frames import FACE_SIZE, Faces, Frame, Result
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.layout import detect_tiles, faceless_groups_as_content, parse_layout
 from fer_overlay.names import NameReader
@@ -111,6 +111,20 @@ class Pipeline:
         self._classified: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # participant -> (crop, probs)
         self.classified = 0
         """Faces the classifier ran on in the last frame (the others kept their probabilities)."""
+        self.warm = False
+        """Whether :meth:`warm_up` ran: every model loaded and run once."""
+
+    def warm_up(self) -> None:
+        """Load every model not loaded yet (the name OCR) and run each once, so that a session's first
+        frame, the one its user waits for, pays only for its analysis (see docs/ARCHITECTURE.md,
+        "Speed"). :class:`Session` calls it when it starts; later calls do nothing."""
+        if self.warm:
+            return
+        self.classifier.predict(np.zeros((1, FACE_SIZE, FACE_SIZE), np.uint8))
+        self.detector.warm_up()
+        if self.tracker.names is not None:
+            self.tracker.names.load()
+        self.warm = True
 
     @property
     def reuse_unchanged(self) -> bool:
@@ -133,6 +147,8 @@ class Pipeline:
             self.tracker.forget_names()
         elif self.tracker.names is None:
             self.tracker.names = NameReader()
+            if self.warm:
+                self.tracker.names.load()
 
     def reset(self) -> None:
         """Forget all participants and faces (a new source)."""
@@ -236,8 +252,10 @@ class Session:
         self._stopped = threading.Event()
 
     def __enter__(self) -> Session:
+        """Start: open the source and load every model, before the first frame."""
         if self.source is not None:
             self.source.open()
+        self.pipeline.warm_up()
         return self
 
     def __exit__(self, *exc: object) -> None:
