@@ -145,6 +145,17 @@ Found = tuple[np.ndarray, np.ndarray]
 """One picture's faces: boxes float32 (K, 4) xyxy in the searched picture's pixels, scores (K,)."""
 
 
+class Kept(NamedTuple):
+    """A tile's face carried over from the last frame (unchanged, or confirmed by the re-check): its
+    box in frame pixels, score, and the search that first found it, which it keeps, so that the
+    re-check turns a face found on a turned tile the same way on every later frame, and the search
+    that found it is the one tried first when a re-check fails."""
+
+    box: np.ndarray
+    score: float
+    how: Pass
+
+
 @dataclass(frozen=True)
 class Search:
     """One batched search: gray uint8 ``grays`` of one shape (so that a CNN detector runs them as one
@@ -479,7 +490,7 @@ class TileMemo:
     thumb: np.ndarray  # 32x18 int16, the picture last searched
     face: np.ndarray | None  # detector box as fractions of the tile, None when no face was found
     score: float
-    how: Pass  # the search that found it; UPRIGHT also for a re-check
+    how: Pass  # the search that first found it, kept while re-checks confirm it (see Kept)
     lean: int  # changed frames since the whole chain last searched this tile without a face
     others: np.ndarray = field(default_factory=lambda: _NONE[0])  # (K, 4) its other faces, if any
     resume: int = 0  # the time budget cut its search short: the pass of the chain to run next (0: none)
@@ -546,7 +557,7 @@ class FaceDetector:
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
     ) -> tuple[
-        dict[int, tuple[np.ndarray, float]],
+        dict[int, Kept],
         set[int],
         dict[int, np.ndarray],
         dict[int, tuple[Pass, np.ndarray]],
@@ -572,7 +583,7 @@ class FaceDetector:
             thumbs[t] = cv2.resize(gray[y0:y1, x0:x1], (32, 18), interpolation=cv2.INTER_AREA).astype(
                 np.int16
             )
-        found: dict[int, tuple[np.ndarray, float]] = {}
+        found: dict[int, Kept] = {}
         empty: set[int] = set()
         prefer: dict[int, tuple[Pass, np.ndarray]] = {}
         lean: dict[int, int] = {}
@@ -599,7 +610,7 @@ class FaceDetector:
                     empty.add(t)
                     lean[t] = quiet  # not searched: its count stands
                 else:
-                    found[t] = (box, score)
+                    found[t] = Kept(box, score, how)
                     if len(memo.others):
                         others = _on_tile(memo.others, tile)
                         self._others[t] = (others, np.ones(len(others), np.float32))
@@ -617,7 +628,7 @@ class FaceDetector:
             )
             for (t, last, how), box, p in zip(recheck, boxes, probs, strict=True):
                 if p >= VERIFY_THRESHOLD and _centre_in(box, tiles.xyxy[t]):
-                    found[t] = (box, float(p))
+                    found[t] = Kept(box, float(p), how)
                     others = memo_of[t].others
                     if len(others):  # the tile's other people, re-checked the same way
                         others = _on_tile(others, tiles.xyxy[t])
@@ -805,8 +816,8 @@ class FaceDetector:
         ]
         known, skip, thumbs, prefer, lean, resume = self._from_memo(gray, tiles, todo)
         self.searches = []
-        found = dict(known)
-        source: dict[int, Pass] = {t: UPRIGHT for t in known}
+        found = {t: (k.box, k.score) for t, k in known.items()}
+        source = {t: k.how for t, k in known.items()}
         # Each detector of the chain searches the tiles the previous ones found no face in; then the chain
         # again on the tiles enhanced (ENHANCE_CLIP), then turned by +-ROTATIONS
         # degrees (a head tilted over ~20 degrees escapes upright detectors). A face only a later search
@@ -814,7 +825,10 @@ class FaceDetector:
         # last place first, a few times cheaper.
         # Past the time budget (live sources) the chain's later passes wait for the next frames: a tile
         # resumes at the pass where it stopped (``cut``), after at least one deeper search a frame (none
-        # in a session's first frame, the one its user waits for).
+        # in a session's first frame, the one its user waits for). Only the chain's passes (and the crowd
+        # search) count as that one: the search that re-finds a known face always runs, and when it
+        # counted, a session where known faces moved every frame never took the chain further (tiles
+        # without a face stuck at the pass where the budget first cut them).
         chain = range(len(self.names))
         passes = [Pass(0.0, k) for k in chain] + [Pass(0.0, k, True) for k in chain]
         passes += [Pass(a, k) for r in ROTATIONS for a in (r, -r) for k in chain]
@@ -843,7 +857,7 @@ class FaceDetector:
                 if p is not None and self._over_budget(start) and (deep or first_frame):
                     cut.update({t: p for t in rest if t not in cut})
                     continue
-                deep += 1
+                deep += p is not None
             spec, detect = self.specs[k], self._detects[k]
             self.searches.append((spec.name, angle, len(rest)))
             if windowed:
@@ -879,6 +893,7 @@ class FaceDetector:
             and self._crowd_worthy(tiles.xyxy[t], found.get(t))
         ]
         if crowd and not (self._over_budget(start) and (deep or first_frame)):
+            deep += 1
             for t, faces in self._crowd(gray, tiles, crowd, found).items():
                 if t not in found:  # the largest is the tile's own participant
                     found[t], faces = (faces[0][0], faces[1][0]), (faces[0][1:], faces[1][1:])
