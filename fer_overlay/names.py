@@ -188,14 +188,11 @@ class _PaddleOcr:
     pipeline a horizontal label needs (no angle classifier, axis-aligned boxes)."""
 
     def __init__(self, threads: int) -> None:
-        import onnxruntime as ort
+        from fer_overlay.runtime import open_session
 
         folder = model_dir()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        opts.log_severity_level = 3
-        self.det = ort.InferenceSession(str(folder / DET_MODEL), opts, providers=["CPUExecutionProvider"])
-        self.rec = ort.InferenceSession(str(folder / REC_MODEL), opts, providers=["CPUExecutionProvider"])
+        self.det = open_session(folder / DET_MODEL, threads)
+        self.rec = open_session(folder / REC_MODEL, threads)
         chars = self.rec.get_modelmeta().custom_metadata_map["character"].splitlines()
         self.charset = ["", *chars, " "]  # CTC blank first, space last (PaddleOCR's convention)
 
