@@ -819,7 +819,10 @@ class FaceDetector:
         # again on the tiles enhanced (ENHANCE_CLIP), then turned by +-ROTATIONS
         # degrees (a head tilted over ~20 degrees escapes upright detectors). A face only a later search
         # had found last frame gets that search first. That search looks in a window around the face's
-        # last place first, a few times cheaper.
+        # last place first, a few times cheaper, unless it is the second look: its picture (contrast
+        # equalised over the tile, edges extended) is the whole tile's, and on a window a few faces wide
+        # CLAHE's cells are noise (the SSD then missed the face in every window and searched the tile
+        # after, two searches a frame).
         # Past the time budget (live sources) the chain's later passes wait for the next frames: a tile
         # resumes at the pass where it stopped (``cut``), after at least one deeper search a frame (none
         # in a session's first frame, the one its user waits for). Only the chain's passes (and the crowd
@@ -833,7 +836,7 @@ class FaceDetector:
             (how, [t for t, (p, _) in prefer.items() if p == how], windowed)
             for how in passes
             if how in {p for p, _ in prefer.values()}
-            for windowed in (True, False)
+            for windowed in ((False,) if how.enhance else (True, False))
         ]
         schedule = [(how, only, windowed, None) for how, only, windowed in first]
         schedule += [(how, todo, False, p) for p, how in enumerate(passes)]
