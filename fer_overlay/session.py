@@ -107,7 +107,8 @@ class Pipeline:
         # Consecutive frames: known faces are re-checked cheaply instead of searched again (see faces.py).
         self.detector = FaceDetector(detector, track=True)
         self.detector.budget_ms = search_budget_ms
-        self.tracker = Tracker(tau=tau, names=NameReader() if names else None, name_budget_ms=name_budget_ms)
+        self._reader = NameReader()  # one OCR for the pipeline's life, loaded only while names are read
+        self.tracker = Tracker(tau=tau, names=self._reader if names else None, name_budget_ms=name_budget_ms)
         self._classified: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # participant -> (crop, probs)
         self.classified = 0
         """Faces the classifier ran on in the last frame (the others kept their probabilities)."""
@@ -146,9 +147,9 @@ class Pipeline:
         if not value:
             self.tracker.forget_names()
         elif self.tracker.names is None:
-            self.tracker.names = NameReader()
+            self.tracker.names = self._reader
             if self.warm:
-                self.tracker.names.load()
+                self._reader.load()
 
     def reset(self) -> None:
         """Forget all participants and faces (a new source)."""
