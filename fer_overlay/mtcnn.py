@@ -144,7 +144,9 @@ class MTCNN:
     def __init__(self, folder: Path, threads: int = 1) -> None:
         from fer_overlay.runtime import open_session
 
-        self.nets = {n: open_session(gray_graph(folder / f"{n}.onnx"), threads) for n in ("pnet", "rnet", "onet")}
+        self.nets = {
+            n: open_session(gray_graph(folder / f"{n}.onnx"), threads, arena=True) for n in ("pnet", "rnet", "onet")
+        }
 
     def _run(self, net: str, outputs: list[str], x: np.ndarray) -> list[np.ndarray]:
         session = self.nets[net]
