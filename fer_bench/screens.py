@@ -3,7 +3,8 @@
 ``DIR/truth.json`` holds one entry per image (``<folder>/<file>`` relative to DIR) in the format of
 ``../shared/screens/README.md``: per participant tile its box ``[x, y, w, h]``, ``has_face``
 (true / false / null = ambiguous), ``n_faces``, ``camera_off`` and ``name``. Each image goes through a
-fresh :class:`~fer_overlay.session.Pipeline` as a first (cold) frame and then once more as a still
+started :class:`~fer_overlay.session.Pipeline` (its models loaded and run once before, as a session's
+start does; the CLI prints that time apart), reset, as a first (cold) frame and then once more as a still
 (warm) frame, and is scored as a user would judge the result:
 
 - tiles: the result's participants matched one-to-one to the true tiles, IoU >= 0.5 (a share or a
@@ -20,14 +21,19 @@ fresh :class:`~fer_overlay.session.Pipeline` as a first (cold) frame and then on
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from fer_overlay.frames import CAMERA_OFF, FACE, Frame, Result
 from fer_overlay.track import iou
+
+if TYPE_CHECKING:
+    from fer_overlay.session import Pipeline
 
 MATCH_IOU = 0.5
 
@@ -184,19 +190,28 @@ def score(name: str, entry: dict, result: Result, cold_ms: float, warm_ms: float
     )
 
 
-def evaluate_screens(
-    folder: str | Path,
-    model: str | None = None,
-    detector: str | None = None,
-    threads: int = 2,
-    only: str | None = None,
-) -> list[ScreenScore]:
-    """Score every image of ``folder/truth.json`` (``only``: the images whose key contains it)."""
+def start_pipeline(
+    model: str | None = None, detector: str | None = None, threads: int = 2
+) -> tuple[Pipeline, float]:
+    """A pipeline started as a :class:`~fer_overlay.session.Session` starts one (every model loaded and
+    run once) and the milliseconds that took: a session's start, reported apart from its frames."""
     from fer_overlay.session import Pipeline
 
+    t0 = time.perf_counter()
+    pipeline = Pipeline(model, detector=detector, threads=threads)
+    pipeline.warm_up()
+    return pipeline, 1000 * (time.perf_counter() - t0)
+
+
+def evaluate_screens(
+    folder: str | Path, pipeline: Pipeline | None = None, only: str | None = None
+) -> list[ScreenScore]:
+    """Score every image of ``folder/truth.json`` (``only``: the images whose key contains it) with a
+    started ``pipeline`` (default: the shipped models, :func:`start_pipeline`), each image a fresh
+    session's first (cold) frame, then a still (warm) one."""
     folder = Path(folder)
     truth = load_truth(folder)
-    pipeline = Pipeline(model, detector=detector, threads=threads)
+    pipeline = pipeline or start_pipeline()[0]
     scores = []
     for name, entry in truth.items():
         if only and only not in name:

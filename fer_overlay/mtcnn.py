@@ -142,17 +142,10 @@ class MTCNN:
     """The three networks as ONNX Runtime sessions; ``detect`` for many same-size images at once."""
 
     def __init__(self, folder: Path, threads: int = 1) -> None:
-        import onnxruntime as ort
+        from fer_overlay.runtime import open_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         self.nets = {
-            n: ort.InferenceSession(
-                gray_graph(folder / f"{n}.onnx"), options, providers=["CPUExecutionProvider"]
-            )
-            for n in ("pnet", "rnet", "onet")
+            n: open_session(gray_graph(folder / f"{n}.onnx"), threads, arena=True) for n in ("pnet", "rnet", "onet")
         }
 
     def _run(self, net: str, outputs: list[str], x: np.ndarray) -> list[np.ndarray]:

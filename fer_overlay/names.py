@@ -208,14 +208,11 @@ class _PaddleOcr:
     pipeline a horizontal label needs (no angle classifier, axis-aligned boxes)."""
 
     def __init__(self, threads: int) -> None:
-        import onnxruntime as ort
+        from fer_overlay.runtime import open_session
 
         folder = model_dir()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        opts.log_severity_level = 3
-        self.det = ort.InferenceSession(str(folder / DET_MODEL), opts, providers=["CPUExecutionProvider"])
-        self.rec = ort.InferenceSession(str(folder / REC_MODEL), opts, providers=["CPUExecutionProvider"])
+        self.det = open_session(folder / DET_MODEL, threads)
+        self.rec = open_session(folder / REC_MODEL, threads)
         chars = self.rec.get_modelmeta().custom_metadata_map["character"].splitlines()
         self.charset = ["", *chars, " "]  # CTC blank first, space last (PaddleOCR's convention)
 
@@ -266,7 +263,9 @@ class _PaddleOcr:
 
 
 class NameReader:
-    """Reads the name label of a tile. Loads the OCR models lazily (under a second) on the first read.
+    """Reads the name label of a tile. Its OCR models (a few hundred ms to load) are loaded by
+    :meth:`load` when a session starts, so that no frame pays for them; a reader never started loads
+    them on its first read.
 
     ``threads`` bounds ONNX Runtime's threads; one is enough for a few bands per frame."""
 
@@ -280,6 +279,19 @@ class NameReader:
             if self._ocr is None:
                 self._ocr = _PaddleOcr(self.threads)
         return self._ocr
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the OCR models are loaded."""
+        return self._ocr is not None
+
+    def load(self) -> None:
+        """Load the OCR models and run each once on a blank band (ONNX Runtime allocates its buffers
+        on a session's first run), so that the first label read costs only the reading."""
+        ocr = self._engine()
+        blank = np.zeros((BAND_PX, 4 * BAND_PX, 3), np.uint8)
+        ocr.detect(blank)
+        ocr.recognise(blank)
 
     def _read_band(
         self, image: np.ndarray, band: tuple[int, int, int, int], edge: float | None, zoom: float

@@ -28,7 +28,7 @@ import numpy as np
 from fer_overlay.aggregate import snapshot
 from fer_overlay.classify import Classifier
 from fer_overlay.faces import LIVE_SEARCH_BUDGET_MS, FaceDetector
-from fer_overlay.frames import Faces, Frame, Result
+from fer_overlay.frames import FACE_SIZE, Faces, Frame, Result
 from fer_overlay.labels import EMOTIONS
 from fer_overlay.layout import (
     detect_tiles,
@@ -112,10 +112,25 @@ class Pipeline:
         # Consecutive frames: known faces are re-checked cheaply instead of searched again (see faces.py).
         self.detector = FaceDetector(detector, track=True)
         self.detector.budget_ms = search_budget_ms
-        self.tracker = Tracker(tau=tau, names=NameReader() if names else None, name_budget_ms=name_budget_ms)
+        self._reader = NameReader()  # one OCR for the pipeline's life, loaded only while names are read
+        self.tracker = Tracker(tau=tau, names=self._reader if names else None, name_budget_ms=name_budget_ms)
         self._classified: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # participant -> (crop, probs)
         self.classified = 0
         """Faces the classifier ran on in the last frame (the others kept their probabilities)."""
+        self.warm = False
+        """Whether :meth:`warm_up` ran: every model loaded and run once."""
+
+    def warm_up(self) -> None:
+        """Load every model not loaded yet (the name OCR) and run each once, so that a session's first
+        frame, the one its user waits for, pays only for its analysis (see docs/ARCHITECTURE.md,
+        "Speed"). :class:`Session` calls it when it starts; later calls do nothing."""
+        if self.warm:
+            return
+        self.classifier.predict(np.zeros((1, FACE_SIZE, FACE_SIZE), np.uint8))
+        self.detector.warm_up()
+        if self.tracker.names is not None:
+            self.tracker.names.load()
+        self.warm = True
 
     @property
     def reuse_unchanged(self) -> bool:
@@ -137,7 +152,9 @@ class Pipeline:
         if not value:
             self.tracker.forget_names()
         elif self.tracker.names is None:
-            self.tracker.names = NameReader()
+            self.tracker.names = self._reader
+            if self.warm:
+                self._reader.load()
 
     def reset(self) -> None:
         """Forget all participants and faces (a new source)."""
@@ -241,8 +258,10 @@ class Session:
         self._stopped = threading.Event()
 
     def __enter__(self) -> Session:
+        """Start: open the source and load every model, before the first frame."""
         if self.source is not None:
             self.source.open()
+        self.pipeline.warm_up()
         return self
 
     def __exit__(self, *exc: object) -> None:

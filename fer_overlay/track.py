@@ -343,6 +343,15 @@ class Tracker:
                 score[i, named] = -np.inf
                 score[i, same] = 3.0 + np.nan_to_num(sim[i, same])
             match = _greedy(score)
+        # A unit whose label gave it another, named participant than the unnamed one it was taken for
+        # leaves that one behind: the same person, seen before the name was read (a live session's
+        # first frame reads none). Kept, it would stay in the same place, be taken for the unit again
+        # on the next frame and, having no name, have the label read again on every frame.
+        stale = {
+            tentative[i]
+            for i in read
+            if tentative[i] >= 0 and match[i] != tentative[i] and not tracks[tentative[i]].name
+        } - set(match)
 
         ids = np.zeros(n, np.int32)
         new = [i for i in range(n) if match[i] < 0]
@@ -364,7 +373,7 @@ class Tracker:
                 t.name = names[i] or t.name  # no label found this time: keep the one read before
             ids[i] = t.id
             names[i] = t.name
-        self._tracks = tracks
+        self._tracks = [t for k, t in enumerate(tracks) if k not in stale]
         face_id = np.full(len(faces), -1, np.int32)
         face_xyxy = np.full((n, 4), np.nan, np.float32)
         for i in range(n):

@@ -215,6 +215,33 @@ def test_session_pause_resume_stop_from_another_thread(fer2013, tmp_path):
         assert seen == [0, 1]
 
 
+def test_a_started_session_loads_every_model_before_its_first_frame(fer2013, tmp_path, monkeypatch):
+    """Loading the models (the OCR's two ONNX sessions above all) is a session's start, not its first
+    frame's work: entering the session creates them, and the first frame, which reads the names of a
+    picture's tiles, creates none."""
+    import onnxruntime as ort
+
+    created: list[str] = []
+    real = ort.InferenceSession
+
+    def counting(*args, **kwargs):  # the real session, counted
+        created.append(type(args[0]).__name__)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", counting)
+    g = gallery(fer2013, 4, seed=25, size=(960, 540))
+    cv2.imwrite(str(tmp_path / "gallery.png"), g.image)
+    session = Session(FolderSource(tmp_path, fps=2))
+    built = len(created)  # the classifier's and MTCNN's sessions, at construction
+    assert built >= 2 and not session.pipeline.tracker.names.loaded
+    with session:
+        assert session.pipeline.warm and session.pipeline.tracker.names.loaded
+        assert len(created) == built + 2  # the OCR's detector and recogniser
+        result = next(iter(session))
+        assert len(created) == built + 2  # the first frame created none
+    assert any(result.participants.name)  # and it did read the labels, with the loaded OCR
+
+
 def test_session_without_source_processes_given_frames(fer2013):
     g = gallery(fer2013, 4, seed=25, size=(960, 540))
     session = Session()
