@@ -97,16 +97,30 @@ def _row_major(xyxy: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def camera_off_flags(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """True for tiles that are mostly one exact colour (a name card); video always has texture and noise."""
+    """True for camera-off cards: tiles mostly one exact colour, or whose margins are (the apps centre
+    the name, initials or photo on a flat card, so a long name or a large avatar fills the middle but
+    leaves the margins flat). Video always has texture and noise, in its margins too: on the shared
+    screenshots the flattest margins of a live video tile are a quarter one colour, a card's 80-100%."""
     flags = np.zeros(len(xyxy), bool)
     green = image[::3, ::3, 1]  # one channel, every third pixel: enough to tell flat from video, and cheap
     for i, (x0, y0, x1, y1) in enumerate(xyxy):
-        gray = green[(y0 + 5) // 3 : (y1 - 2) // 3, (x0 + 5) // 3 : (x1 - 2) // 3].ravel()
+        gray = green[(y0 + 5) // 3 : (y1 - 2) // 3, (x0 + 5) // 3 : (x1 - 2) // 3]
         if gray.size == 0:
             continue
-        hist = np.bincount(gray, minlength=256)
+        hist = np.bincount(gray.ravel(), minlength=256)
         mode = int(hist.argmax())
-        flags[i] = hist[max(0, mode - 1) : mode + 2].sum() >= 0.8 * gray.size
+        if hist[max(0, mode - 1) : mode + 2].sum() >= 0.8 * gray.size:
+            flags[i] = True
+            continue
+        m = max(1, int(0.2 * min(gray.shape)))  # margins: a fifth of the short side
+        sides = [gray[:m], gray[-m:], gray[m:-m, :m], gray[m:-m, -m:]]
+        ring = np.concatenate([s.ravel() for s in sides])
+        mode = int(np.bincount(ring, minlength=256).argmax())
+        near = [np.abs(s.astype(np.int16) - mode) <= 1 for s in sides]
+        flags[i] = (
+            np.concatenate([n.ravel() for n in near]).mean() >= 0.9
+            and min(float(n.mean()) if n.size else 1.0 for n in near) >= 0.6
+        )
     return flags
 
 

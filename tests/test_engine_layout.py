@@ -8,7 +8,7 @@ import pytest
 from galleries import gallery
 
 from fer_overlay.frames import Tiles
-from fer_overlay.layout import detect_tiles, faceless_groups_as_content, parse_layout
+from fer_overlay.layout import camera_off_flags, detect_tiles, faceless_groups_as_content, parse_layout
 from fer_overlay.track import iou
 
 
@@ -148,3 +148,18 @@ def test_two_tiles_inside_a_black_frame(fer2013):
     tiles = detect_tiles(image)
     assert not tiles.faces_first
     assert (_matched(g.tiles + pad, tiles.xyxy) >= 0).all() and len(tiles) == 2
+
+
+def test_card_with_a_long_centred_name_is_camera_off(fer2013):
+    """A camera-off card whose name (or a large avatar) fills the middle is under 80% one colour, but
+    its margins stay flat: still camera off, while every video tile, noisy to its edges, is not."""
+    g = gallery(fer2013, 9, style="zoom", seed=43)
+    image = g.image.copy()
+    x0, y0, x1, y1 = (int(v) for v in g.tiles[4])
+    image[y0:y1, x0:x1] = (35, 35, 35)
+    w, h = x1 - x0, y1 - y0
+    cv2.rectangle(
+        image, (x0 + w // 12, y0 + 3 * h // 10), (x1 - w // 12, y0 + 7 * h // 10), (160, 160, 160), -1
+    )
+    flags = camera_off_flags(image, g.tiles)
+    assert flags.tolist() == [i == 4 for i in range(9)]
