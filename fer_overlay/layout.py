@@ -34,6 +34,8 @@ BG_TOLERANCE = 8
 """Max channel difference still counted as background (dark themes differ by ~8-15 between parts)."""
 MIN_TILE_SHARE = 0.003
 """Smallest tile as a share of the frame area (a 7x7 gallery tile is ~1.5%, a filmstrip tile ~1%)."""
+FAINT_TOLERANCE = 2
+"""A camera-off card drawn a few grey levels off a flat page differs from it by more than this."""
 MAIN_RATIO = 3.0
 SEAM_SIDE = 960
 """Seams that cut a dock of webcams are looked for on the frame shrunk to this size at most."""
@@ -124,15 +126,17 @@ def camera_off_flags(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     return flags
 
 
-def _content_mask(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """255 where a pixel differs from the background colour by more than ``BG_TOLERANCE``."""
-    lo, hi = bg.astype(int) - BG_TOLERANCE, bg.astype(int) + BG_TOLERANCE
+def _content_mask(image: np.ndarray, bg: np.ndarray, tolerance: int = BG_TOLERANCE) -> np.ndarray:
+    """255 where a pixel differs from the background colour by more than ``tolerance``."""
+    lo, hi = bg.astype(int) - tolerance, bg.astype(int) + tolerance
     return 255 - cv2.inRange(image, lo, hi)
 
 
-def _components(image: np.ndarray, bg: np.ndarray, split: bool = True) -> np.ndarray:
+def _components(
+    image: np.ndarray, bg: np.ndarray, split: bool = True, tolerance: int = BG_TOLERANCE
+) -> np.ndarray:
     h, w = image.shape[:2]
-    content = _content_mask(image, bg)
+    content = _content_mask(image, bg, tolerance)
     # Components at half resolution (3x faster); a 2x2 block is content only if all four pixels are,
     # so that gutters of 1-2 pixels still separate the tiles.
     half = (cv2.resize(content, (w // 2, h // 2), interpolation=cv2.INTER_AREA) == 255).astype(np.uint8)
@@ -417,6 +421,60 @@ def _lattice_cards(
     return cards, off
 
 
+def _gutter_colour(image: np.ndarray, tiles: np.ndarray) -> np.ndarray | None:
+    """The colour the tiles are drawn on: the mode of the pixels 2-5 px outside their edges (the page
+    of the meeting window, which may differ from the colour found at the frame's edges: a desktop, a
+    recording's black), or None where that band is not one flat colour."""
+    h, w = image.shape[:2]
+    bands = []
+    for x0, y0, x1, y1 in tiles:
+        xa, xb = max(0, x0 - 5), min(w, x1 + 5)
+        ya, yb = max(0, y0 - 5), min(h, y1 + 5)
+        bands += [
+            image[max(0, y0 - 5) : max(0, y0 - 2), xa:xb],
+            image[min(h, y1 + 2) : min(h, y1 + 5), xa:xb],
+        ]
+        bands += [
+            image[ya:yb, max(0, x0 - 5) : max(0, x0 - 2)],
+            image[ya:yb, min(w, x1 + 2) : min(w, x1 + 5)],
+        ]
+    return _flat_colour(np.concatenate([b.reshape(-1, 3) for b in bands]))
+
+
+def _faint_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """Camera-off cards only a few grey levels off the page (Zoom's dark cards on its dark window, a
+    recorded meeting): within ``BG_TOLERANCE`` they are background, so only their name or icon shows.
+    Regions more than ``FAINT_TOLERANCE`` off the tiles' own page colour (:func:`_gutter_colour`) that
+    have the size of a tile found (within 8%), line up with it (a row or a column), overlap no tile and
+    are mostly one colour close to the page's (within twice ``BG_TOLERANCE``: apps draw cards a shade
+    off their page) are camera-off cards: size, alignment, a faint edge and a flat card must agree, so
+    a panel or a wall of the page stays background, and no video is that flat."""
+    page = _gutter_colour(image, tiles) if len(tiles) else None
+    if page is None:
+        return np.zeros((0, 4), np.int32)
+    blank = image.copy()  # the tiles found are page here, so a card touching one stays apart from it
+    for x0, y0, x1, y1 in tiles:
+        blank[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = page
+    found = _components(blank, page, split=False, tolerance=FAINT_TOLERANCE)
+    bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
+    fw, fh = found[:, 2] - found[:, 0], found[:, 3] - found[:, 1]
+    same = (np.abs(fw[:, None] - bw[None]) <= 0.08 * bw[None]) & (
+        np.abs(fh[:, None] - bh[None]) <= 0.08 * bh[None]
+    )
+    row = np.abs(found[:, None, 1] - tiles[None, :, 1]) <= 0.1 * bh[None]
+    col = np.abs(found[:, None, 0] - tiles[None, :, 0]) <= 0.1 * bw[None]
+    ix = np.minimum(found[:, None, 2], tiles[None, :, 2]) - np.maximum(found[:, None, 0], tiles[None, :, 0])
+    iy = np.minimum(found[:, None, 3], tiles[None, :, 3]) - np.maximum(found[:, None, 1], tiles[None, :, 1])
+    free = ((ix.clip(0) * iy.clip(0)) <= 0.1 * (fw * fh)[:, None]).all(axis=1)
+    cards = found[(same & (row | col)).any(axis=1) & free]
+    faint = np.zeros(len(cards), bool)
+    for i, (x0, y0, x1, y1) in enumerate(cards):
+        px = image[y0:y1:2, x0:x1:2].reshape(-1, 3).astype(np.int16)
+        mode = _flat_colour(px.astype(np.uint8))
+        faint[i] = mode is not None and np.abs(mode.astype(np.int16) - page).max() <= 2 * BG_TOLERANCE
+    return cards[faint]
+
+
 def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
@@ -610,6 +668,10 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             boxes = np.concatenate([boxes[keep], avatars])
             main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
             off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
+    faint = _faint_cards(image, boxes[~main])
+    boxes = np.concatenate([boxes, faint])
+    main = np.concatenate([main, np.zeros(len(faint), bool)])
+    off = np.concatenate([off, np.ones(len(faint), bool)])
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])

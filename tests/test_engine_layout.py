@@ -163,3 +163,21 @@ def test_card_with_a_long_centred_name_is_camera_off(fer2013):
     )
     flags = camera_off_flags(image, g.tiles)
     assert flags.tolist() == [i == 4 for i in range(9)]
+
+
+def test_cards_a_few_grey_levels_off_the_page_are_camera_off_tiles(fer2013):
+    """Two videos and, below them, two camera-off cards 5 grey levels lighter than the page (Zoom's
+    dark cards): within the background tolerance the cards are page, and two tiles make no lattice,
+    yet their faint edges, their size and their place under the videos make them tiles."""
+    g = gallery(fer2013, 4, style="zoom", seed=44)
+    image = g.image.copy()
+    page = image[int(g.tiles[0, 3]) + 2, int(g.tiles[0, 0]) + 10].astype(int)
+    for x0, y0, x1, y1 in g.tiles[2:]:
+        image[y0:y1, x0:x1] = np.clip(page + 5, 0, 255)
+        cv2.putText(
+            image, "Ada L.", (int(x0) + 20, int(y1) - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (220,) * 3, 2
+        )
+    tiles = detect_tiles(image)
+    match = _matched(g.tiles, tiles.xyxy)
+    assert (match >= 0).all() and len(tiles) == 4, f"missed tiles {np.where(match < 0)[0]}"
+    assert tiles.camera_off[match].tolist() == [False, False, True, True]
