@@ -134,7 +134,9 @@ def _content_mask(image: np.ndarray, bg: np.ndarray, tolerance: int = BG_TOLERAN
 
 def _components(
     image: np.ndarray, bg: np.ndarray, split: bool = True, tolerance: int = BG_TOLERANCE
-) -> np.ndarray:
+) -> tuple[np.ndarray, bool]:
+    """Tile-shaped regions of content on ``bg``, and whether all content was one region filling the
+    frame (then every region is a piece cut along seams, with no flat gutter between them)."""
     h, w = image.shape[:2]
     content = _content_mask(image, bg, tolerance)
     # Components at half resolution (3x faster); a 2x2 block is content only if all four pixels are,
@@ -149,11 +151,12 @@ def _components(
     big = (bw * bh >= MIN_TILE_SHARE * w * h) & (bw >= 40) & (bh >= 30)
     boxes = np.stack([x, y, x + bw, y + bh], axis=1)[big].astype(np.int32)
     fill = (area / np.maximum(bw * bh, 1))[big]
+    whole = bool(big.sum() == 1 and (bw * bh)[big][0] > 0.9 * w * h)
     if split:
         boxes, fill = _split_merged(image, content, boxes, fill)
     bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     keep = (bw / np.maximum(bh, 1) >= 0.4) & (bw / np.maximum(bh, 1) <= 3.2) & (fill >= 0.5)
-    return boxes[keep]
+    return boxes[keep], whole
 
 
 def _typical(boxes: np.ndarray, fill: np.ndarray) -> tuple[float, float] | None:
@@ -455,7 +458,7 @@ def _faint_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
     blank = image.copy()  # the tiles found are page here, so a card touching one stays apart from it
     for x0, y0, x1, y1 in tiles:
         blank[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = page
-    found = _components(blank, page, split=False, tolerance=FAINT_TOLERANCE)
+    found, _ = _components(blank, page, split=False, tolerance=FAINT_TOLERANCE)
     bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
     fw, fh = found[:, 2] - found[:, 0], found[:, 3] - found[:, 1]
     same = (np.abs(fw[:, None] - bw[None]) <= 0.08 * bw[None]) & (
@@ -534,7 +537,7 @@ def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
     x0, y0, x1, y1 = 0, 0, w, h
     bg = background_colour(image)
     if bg is not None:
-        boxes = _components(image, bg)
+        boxes, _ = _components(image, bg)
         if len(boxes):
             x0, y0 = boxes[:, :2].min(axis=0)
             x1, y1 = boxes[:, 2:].max(axis=0)
@@ -567,11 +570,12 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     return out[:4]
 
 
-def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """Tile-shaped regions on background ``bg``, without those far smaller than the typical one."""
-    boxes = _components(image, bg)
+def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Tile-shaped regions on background ``bg``, without those far smaller than the typical one, and
+    whether they were cut from one region filling the frame (see :func:`_components`)."""
+    boxes, whole = _components(image, bg)
     if len(boxes) == 0:
-        return boxes
+        return boxes, whole
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
     # regions far smaller than the typical one (with two regions: far smaller than the other).
@@ -589,7 +593,7 @@ def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
     )
     inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
     inside = (inter >= 0.8 * area[:, None]) & (area[None, :] > area[:, None])
-    return boxes[~inside.any(axis=1)]
+    return boxes[~inside.any(axis=1)], whole
 
 
 def _regularity(boxes: np.ndarray) -> int:
@@ -629,7 +633,7 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
     best: tuple[int, np.ndarray, np.ndarray] | None = None
     framed = False
     for k, bg in enumerate(_background_candidates(image)):
-        found = _tile_boxes(image, bg)
+        found, whole = _tile_boxes(image, bg)
         area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
         if len(found) == 1 and area[0] > 0.9 * w * h:
             # One region filling the frame: this colour only frames the picture (the black around
@@ -637,7 +641,9 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             framed = True
             continue
         # The frame's own edges (k = 0) win unless another flat colour shows more regular tiles.
-        score = _regularity(found) - (0 if k == 0 else 2)
+        # Pieces cut by seams alone from one region filling the frame are the weakest evidence: any
+        # colour that shows as many regular tiles with a flat gutter between them wins over them.
+        score = _regularity(found) - (3 if whole else 0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
             best = (score, bg, found)
         if k == 0 and len(found) >= 4 and score == len(found):
