@@ -58,8 +58,8 @@ def parse_layout(spec: str) -> str | tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def _flat_colour(pixels: np.ndarray) -> np.ndarray | None:
-    """The mode colour of (K, 3) pixels if at least 60% of them lie within tolerance of it."""
+def _flat_colour(pixels: np.ndarray, share: float = 0.6) -> np.ndarray | None:
+    """The mode colour of (K, 3) pixels if at least ``share`` of them lie within tolerance of it."""
     if len(pixels) == 0:
         return None
     key = (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
@@ -67,7 +67,7 @@ def _flat_colour(pixels: np.ndarray) -> np.ndarray | None:
     mode = values[counts.argmax()]
     colour = np.array([(mode >> 16) & 255, (mode >> 8) & 255, mode & 255], np.int16)
     near = np.abs(pixels.astype(np.int16) - colour).max(axis=1) <= BG_TOLERANCE
-    return colour.astype(np.uint8) if near.mean() >= 0.6 else None
+    return colour.astype(np.uint8) if near.mean() >= share else None
 
 
 def background_colour(image: np.ndarray) -> np.ndarray | None:
@@ -478,19 +478,19 @@ def _faint_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
     return cards[faint]
 
 
-def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _avatar_cells(image: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
-    least half a tile wide, each disc-like blob (square box, 65-90% filled) of 25-90% of the strip's
-    height is a participant;
+    least half a tile wide and mostly one flat colour (the meeting window's own page, which may differ
+    from the frame's background: a window on a light desktop), each disc-like blob off that colour
+    (square box, 65-90% filled) of 25-90% of the strip's height is a participant;
     the gap is split at the midpoints between the blobs. Returns the cells and the tiles they replace
     (a highlight ring taken for a tile)."""
-    content = content.astype(np.uint8)
     cells: list[np.ndarray] = []
     replaced = np.zeros(len(tiles), bool)
     for axis in (0, 1):  # 0: a strip (gaps along x), 1: a column (gaps along y)
         b = tiles if axis == 0 else tiles[:, [1, 0, 3, 2]]
-        mask = content if axis == 0 else content.T
+        pixels = image if axis == 0 else image.transpose(1, 0, 2)
         lo, hi = b[:, 1], b[:, 3]
         size = hi - lo
         for i in np.argsort(b[:, 0]):
@@ -504,12 +504,17 @@ def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, n
             if g1 - g0 < 0.5 * width:
                 continue
             y0, y1 = int(lo[i]), int(hi[i])
-            n, _, stats, centres = cv2.connectedComponentsWithStats(mask[y0:y1, g0:g1], connectivity=8)
+            gap = np.ascontiguousarray(pixels[y0:y1, g0:g1])
+            page = _flat_colour(gap.reshape(-1, 3), share=0.4)  # avatars may fill most of a cell
+            if page is None:
+                continue
+            mask = (_content_mask(gap, page, 2 * BG_TOLERANCE) // 255).astype(np.uint8)
+            n, _, stats, centres = cv2.connectedComponentsWithStats(mask, connectivity=8)
             h = y1 - y0
             side = np.maximum(stats[1:, 2], stats[1:, 3])
             round_ = (
                 (side >= 0.25 * h)
-                & (side <= 0.9 * h)
+                & (side <= 1.2 * h)  # a speaking glow around a disc reaches past the strip's edges
                 & (np.abs(stats[1:, 2] - stats[1:, 3]) <= 0.25 * side)
                 & (stats[1:, 4] >= 0.65 * stats[1:, 2] * stats[1:, 3])  # a disc fills 79% of its box,
                 & (stats[1:, 4] <= 0.9 * stats[1:, 2] * stats[1:, 3])  # a thumbnail all of it
@@ -667,7 +672,7 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         main = np.concatenate([main, np.zeros(len(cards), bool)])
         off = np.concatenate([off, cards_off])
     elif lattice is None:  # no lattice: avatars may sit between the tiles of a strip or a column
-        avatars, replaced = _avatar_cells(content, boxes[~main])
+        avatars, replaced = _avatar_cells(image, boxes[~main])
         if len(avatars):
             keep = np.ones(len(boxes), bool)
             keep[np.where(~main)[0][replaced]] = False

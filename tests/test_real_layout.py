@@ -60,3 +60,16 @@ def test_strip_on_its_frame_wins_over_seams_cut_from_the_whole_screen(truth):
     entry, tiles, best, which = _layout(truth, "slavabz/14.png")
     assert (best >= 0.9).all() and len(tiles) == len(entry["tiles"])
     assert tiles.camera_off[which].tolist() == [bool(c) for c in entry["camera_off"]]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["msteamsdocs/use-in-meeting-tab.png", "msteamsdocs/share_to_stage_during_meeting.png"],
+)
+def test_avatars_on_the_meeting_window_page_between_videos(truth, name):
+    """Teams shows camera-off participants as round photos on its own dark page, between the videos
+    of a column (beside a light desktop, whose colour is the frame's background) or of a strip (one
+    with a speaking ring and glow): each is a camera-off tile, split at the midpoints between them."""
+    entry, tiles, best, which = _layout(truth, name)
+    off = [i for i, c in enumerate(entry["camera_off"]) if c]
+    assert (best[off] >= 0.5).all() and tiles.camera_off[which[off]].all()
