@@ -424,6 +424,57 @@ def _lattice_cards(
     return cards, off
 
 
+def _flat_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """Camera-off cards found by their own colour: a card is one flat colour (within a grey level)
+    around its avatar or name, so the pixels of that colour form one region that fills its box's
+    margins. This needs no background or gutter at all: cards drawn edge to edge, each a shade off
+    the next (Teams tints its stage cards; a recording blurs away their edges). A card must be
+    tile-shaped and share its size with another card or a tile found, in its row or column
+    (a menu or a panel of one flat colour stands alone)."""
+    h, w = image.shape[:2]
+    step = 6  # cards are large: a sixth of the resolution keeps the smallest tile 16 px wide
+    gray = cv2.cvtColor(image[::step, ::step], cv2.COLOR_BGR2GRAY)
+    hist = np.bincount(gray.ravel(), minlength=256)
+    boxes: list[np.ndarray] = []
+    for level in np.argsort(-hist)[:6]:  # the most frequent exact grey levels
+        if hist[level] < MIN_TILE_SHARE * gray.size:
+            break
+        mask = (gray == level).astype(np.uint8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        sw, sh, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
+        big = (sw * sh >= MIN_TILE_SHARE * gray.size) & (area >= 0.5 * sw * sh)
+        # Tile shapes: 9:16 (a phone) to a strip's 3.2:1; a pillarbox's bar is narrower.
+        for x, y, bw, bh in stats[1:][big & (sw >= 0.5 * sh) & (sw <= 3.2 * sh), :4]:
+            # The avatar or name sits in the middle: an empty panel, a sticky note or a menu of
+            # left-aligned text has no centred content.
+            ys, xs = np.nonzero(gray[y : y + bh, x : x + bw] != level)
+            if (
+                len(xs) < 0.03 * bw * bh
+                or abs(xs.mean() / bw - 0.5) > 0.12
+                or abs(ys.mean() / bh - 0.5) > 0.12
+            ):
+                continue
+            boxes.append(np.array([x, y, x + bw, y + bh]) * step)
+    if not boxes:
+        return np.zeros((0, 4), np.int32)
+    cards = np.array(boxes, np.int32)
+    cards[:, [0, 2]] = cards[:, [0, 2]].clip(0, w)
+    cards[:, [1, 3]] = cards[:, [1, 3]].clip(0, h)
+    cards = cards[camera_off_flags(image, cards)]
+    others = np.concatenate([cards, tiles])
+    cw, ch = cards[:, 2] - cards[:, 0], cards[:, 3] - cards[:, 1]
+    ow, oh = others[:, 2] - others[:, 0], others[:, 3] - others[:, 1]
+    same = (np.abs(cw[:, None] - ow[None]) <= 0.08 * cw[:, None]) & (
+        np.abs(ch[:, None] - oh[None]) <= 0.08 * ch[:, None]
+    )
+    lined = (np.abs(cards[:, None, 0] - others[None, :, 0]) <= 0.1 * cw[:, None]) | (
+        np.abs(cards[:, None, 1] - others[None, :, 1]) <= 0.1 * ch[:, None]
+    )
+    pair = same & lined
+    pair[np.arange(len(cards)), np.arange(len(cards))] = False
+    return cards[pair.any(axis=1)]
+
+
 def _gutter_colour(image: np.ndarray, tiles: np.ndarray) -> np.ndarray | None:
     """The colour the tiles are drawn on: the mode of the pixels 2-5 px outside their edges (the page
     of the meeting window, which may differ from the colour found at the frame's edges: a desktop, a
@@ -618,6 +669,36 @@ def _regularity(boxes: np.ndarray) -> int:
     return int(pair.any(axis=1).sum())
 
 
+def _with_flat_cards(
+    image: np.ndarray, boxes: np.ndarray, main: np.ndarray, off: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tiles with the flat cards (:func:`_flat_cards`) that overlap no tile found added as camera-off
+    tiles (a share or speaker area may lie under them); a tile lying inside a new card was its avatar,
+    and one holding two cards or more their union (cards edge to edge): both are dropped."""
+    cards = _flat_cards(image, boxes[~main])
+    if len(cards) == 0:
+        return boxes, main, off
+    ix = np.minimum(boxes[:, None, 2], cards[None, :, 2]) - np.maximum(boxes[:, None, 0], cards[None, :, 0])
+    iy = np.minimum(boxes[:, None, 3], cards[None, :, 3]) - np.maximum(boxes[:, None, 1], cards[None, :, 1])
+    inter = ix.clip(0) * iy.clip(0)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    card_area = (cards[:, 2] - cards[:, 0]) * (cards[:, 3] - cards[:, 1])
+    within = (inter >= 0.8 * area[:, None]) & ~main[:, None]  # a tile inside a card: its avatar
+    holds = (inter >= 0.8 * card_area[None]) & ~main[:, None]
+    # A tile holding two cards or more that fill most of it is their union (cards edge to edge).
+    merged = (holds.sum(axis=1) >= 2) & ((holds * card_area[None]).sum(axis=1) >= 0.6 * area)
+    clash = (inter > 0.1 * card_area[None]) & ~within & ~main[:, None] & ~merged[:, None]
+    new = ~clash.any(axis=0)
+    cards, within = cards[new], within[:, new]
+    if len(cards) == 0:
+        return boxes, main, off
+    keep = ~within.any(axis=1) & ~merged
+    boxes = np.concatenate([boxes[keep], cards])
+    main = np.concatenate([main[keep], np.zeros(len(cards), bool)])
+    off = np.concatenate([off[keep], np.ones(len(cards), bool)])
+    return boxes, main, off
+
+
 def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> Tiles:
     """Tiles of a BGR frame. ``layout``: ``"auto"`` (find them), ``"faces"`` (none: faces are
     participants) or ``(rows, cols)`` (a fixed grid over the gallery area)."""
@@ -683,6 +764,7 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
     boxes = np.concatenate([boxes, faint])
     main = np.concatenate([main, np.zeros(len(faint), bool)])
     off = np.concatenate([off, np.ones(len(faint), bool)])
+    boxes, main, off = _with_flat_cards(image, boxes, main, off)
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])

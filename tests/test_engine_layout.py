@@ -181,3 +181,24 @@ def test_cards_a_few_grey_levels_off_the_page_are_camera_off_tiles(fer2013):
     match = _matched(g.tiles, tiles.xyxy)
     assert (match >= 0).all() and len(tiles) == 4, f"missed tiles {np.where(match < 0)[0]}"
     assert tiles.camera_off[match].tolist() == [False, False, True, True]
+
+
+def test_edge_to_edge_cards_three_grey_levels_apart():
+    """A stage of four camera-off cards drawn edge to edge, each 3 grey levels off the next (Teams
+    tints its cards; a recorded meeting blurs away their edges), on a black page: no gutter and no
+    seam separates them, but each card is one flat colour around its centred avatar."""
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    cells = [(0, 60, 960, 540), (960, 60, 1920, 540), (0, 540, 960, 1020), (960, 540, 1920, 1020)]
+    for k, (x0, y0, x1, y1) in enumerate(cells):
+        image[y0:y1, x0:x1] = 36 + 3 * k
+        cv2.circle(image, ((x0 + x1) // 2, (y0 + y1) // 2), 110, (90, 120, 200), -1)
+    image = cv2.GaussianBlur(image, (0, 0), 4)  # blurred avatars, as a recording shows them
+    for k, (x0, y0, x1, y1) in enumerate(cells):  # the blur spreads the discs, not the flat cards
+        disc = cv2.circle(np.zeros(image.shape[:2], np.uint8), ((x0 + x1) // 2, (y0 + y1) // 2), 130, 1, -1)
+        flat = np.zeros(image.shape[:2], bool)
+        flat[y0 + 6 : y1 - 6, x0 + 6 : x1 - 6] = True
+        image[flat & (disc == 0)] = 36 + 3 * k
+    tiles = detect_tiles(image)
+    match = _matched(np.array(cells), tiles.xyxy)
+    assert (match >= 0).all() and len(tiles) == 4, f"found {tiles.xyxy.tolist()}"
+    assert tiles.camera_off.all()

@@ -73,3 +73,11 @@ def test_avatars_on_the_meeting_window_page_between_videos(truth, name):
     entry, tiles, best, which = _layout(truth, name)
     off = [i for i, c in enumerate(entry["camera_off"]) if c]
     assert (best[off] >= 0.5).all() and tiles.camera_off[which[off]].all()
+
+
+def test_recorded_stage_of_cards_a_few_grey_levels_apart(truth):
+    """A recorded Teams meeting: the stage's three camera-off cards (36, 41 and 44 grey, blurred
+    avatars) touch each other and the recording's black with no gutter; each is found by its colour."""
+    entry, tiles, best, which = _layout(truth, "dpshelio/2021-05-02-teams-fail.png")
+    stage = [i for i, (_, _, w, _) in enumerate(entry["tiles"]) if w >= 1000]
+    assert len(stage) == 3 and (best[stage] >= 0.9).all() and tiles.camera_off[which[stage]].all()
