@@ -699,6 +699,31 @@ def _with_flat_cards(
     return boxes, main, off
 
 
+def _centred_avatar(image: np.ndarray, bg: np.ndarray, boxes: np.ndarray) -> bool:
+    """Whether one of the regions on the frame's page is a round avatar centred across the frame
+    (a disc: its inscribed circle filled, the box's corners around it empty, at least a tenth of the
+    frame's short side, clear of the frame's edges). Teams and Meet show a lone camera-off
+    participant so: a profile photo or initials disc centred on the stage, whatever menus or bars are
+    drawn beside it; a gallery's tiles are no disc, and a person on a plain wall reaches the edge."""
+    h, w = image.shape[:2]
+    content = _content_mask(image, bg) == 255
+    for x0, y0, x1, y1 in boxes:
+        bw, bh = x1 - x0, y1 - y0
+        if (
+            abs(bw - bh) > 0.1 * max(bw, bh)
+            or min(bw, bh) < 0.1 * min(h, w)
+            or abs((x0 + x1) / 2 - w / 2) > 0.05 * w
+            or min(x0, y0, w - x1, h - y1) <= 2  # a head and shoulders reach the frame's edge
+        ):
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        disc = ((xx - (x0 + x1) / 2) / (bw / 2)) ** 2 + ((yy - (y0 + y1) / 2) / (bh / 2)) ** 2 <= 1
+        inside = content[y0:y1, x0:x1]
+        if inside[disc].mean() >= 0.9 and inside[~disc].mean() <= 0.3:
+            return True
+    return False
+
+
 def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> Tiles:
     """Tiles of a BGR frame. ``layout``: ``"auto"`` (find them), ``"faces"`` (none: faces are
     participants) or ``(rows, cols)`` (a fixed grid over the gallery area)."""
@@ -716,7 +741,7 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
         return replace(tiles, xyxy=xyxy)
-    best: tuple[int, np.ndarray, np.ndarray] | None = None
+    best: tuple[int, int, np.ndarray, np.ndarray] | None = None
     framed = False
     for k, bg in enumerate(_background_candidates(image)):
         found, whole = _tile_boxes(image, bg)
@@ -731,13 +756,16 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
         # colour that shows as many regular tiles with a flat gutter between them wins over them.
         score = _regularity(found) - (3 if whole else 0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
-            best = (score, bg, found)
+            best = (score, k, bg, found)
         if k == 0 and len(found) >= 4 and score == len(found):
             break  # every region of the frame's own background is a regular tile: a plain gallery
     faces_first = replace(Tiles.empty(), faces_first=True)
     if best is None or (framed and best[0] < 0):
         return faces_first
-    _, bg, boxes = best
+    score, k, bg, boxes = best
+    if k == 0 and score == 0 and _centred_avatar(image, bg, boxes):
+        # One participant's camera-off stage fills the frame: its own page is the tile.
+        return Tiles(np.array([[0, 0, w, h]], np.int32), np.ones(1, bool), np.zeros(1, bool), (1, 1))
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     main = np.zeros(len(boxes), bool)
     if len(boxes) >= 2:

@@ -202,3 +202,27 @@ def test_edge_to_edge_cards_three_grey_levels_apart():
     match = _matched(np.array(cells), tiles.xyxy)
     assert (match >= 0).all() and len(tiles) == 4, f"found {tiles.xyxy.tolist()}"
     assert tiles.camera_off.all()
+
+
+def test_lone_camera_off_stage_is_one_tile(fer2013):
+    """A call with one camera-off participant (classic Teams): the stage is a flat page with a round
+    profile photo centred at the top and a menu below it. The whole stage is that participant's
+    camera-off tile, not a photo and two menus; a face on a plain wall, reaching the frame's bottom
+    edge, stays no gallery at all."""
+    face = cv2.resize(fer2013["PrivateTest"].faces[0], (180, 180), interpolation=cv2.INTER_CUBIC)
+    stage = np.full((688, 550, 3), 26, np.uint8)
+    disc = cv2.circle(np.zeros((180, 180), np.uint8), (90, 90), 90, 1, -1).astype(bool)
+    stage[24:204, 185:365][disc] = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)[disc]
+    for y0, y1 in ((238, 384), (388, 596)):  # the menu's two panels, words on a lighter grey
+        stage[y0:y1, 124:490] = 48
+        for y in range(y0 + 20, y1 - 20, 34):
+            cv2.putText(
+                stage, "Apparaatinstellingen", (150, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (230,) * 3, 1
+            )
+    tiles = detect_tiles(stage)
+    assert tiles.xyxy.tolist() == [[0, 0, 550, 688]] and tiles.camera_off.tolist() == [True]
+
+    wall = np.full((480, 640, 3), 200, np.uint8)
+    head = cv2.resize(fer2013["PrivateTest"].faces[1], (300, 300), interpolation=cv2.INTER_CUBIC)
+    wall[180:480, 170:470] = cv2.cvtColor(head, cv2.COLOR_GRAY2BGR)
+    assert not detect_tiles(wall).camera_off.any()

@@ -81,3 +81,9 @@ def test_recorded_stage_of_cards_a_few_grey_levels_apart(truth):
     entry, tiles, best, which = _layout(truth, "dpshelio/2021-05-02-teams-fail.png")
     stage = [i for i, (_, _, w, _) in enumerate(entry["tiles"]) if w >= 1000]
     assert len(stage) == 3 and (best[stage] >= 0.9).all() and tiles.camera_off[which[stage]].all()
+
+
+def test_lone_camera_off_stage(truth):
+    """Classic Teams with one camera-off participant: the whole picture is their tile, no menu is."""
+    entry, tiles, best, which = _layout(truth, "cloudadmin/BackgroundEffectTeams-001.png")
+    assert len(tiles) == 1 and best[0] >= 0.9 and tiles.camera_off[0]
