@@ -461,16 +461,7 @@ def _flat_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
     cards[:, [0, 2]] = cards[:, [0, 2]].clip(0, w)
     cards[:, [1, 3]] = cards[:, [1, 3]].clip(0, h)
     cards = cards[camera_off_flags(image, cards)]
-    others = np.concatenate([cards, tiles])
-    cw, ch = cards[:, 2] - cards[:, 0], cards[:, 3] - cards[:, 1]
-    ow, oh = others[:, 2] - others[:, 0], others[:, 3] - others[:, 1]
-    same = (np.abs(cw[:, None] - ow[None]) <= 0.08 * cw[:, None]) & (
-        np.abs(ch[:, None] - oh[None]) <= 0.08 * ch[:, None]
-    )
-    lined = (np.abs(cards[:, None, 0] - others[None, :, 0]) <= 0.1 * cw[:, None]) | (
-        np.abs(cards[:, None, 1] - others[None, :, 1]) <= 0.1 * ch[:, None]
-    )
-    pair = same & lined
+    pair = _alike(cards, np.concatenate([cards, tiles]), 0.08)
     pair[np.arange(len(cards)), np.arange(len(cards))] = False
     return cards[pair.any(axis=1)]
 
@@ -510,17 +501,8 @@ def _faint_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
     for x0, y0, x1, y1 in tiles:
         blank[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = page
     found, _ = _components(blank, page, split=False, tolerance=FAINT_TOLERANCE)
-    bw, bh = tiles[:, 2] - tiles[:, 0], tiles[:, 3] - tiles[:, 1]
-    fw, fh = found[:, 2] - found[:, 0], found[:, 3] - found[:, 1]
-    same = (np.abs(fw[:, None] - bw[None]) <= 0.08 * bw[None]) & (
-        np.abs(fh[:, None] - bh[None]) <= 0.08 * bh[None]
-    )
-    row = np.abs(found[:, None, 1] - tiles[None, :, 1]) <= 0.1 * bh[None]
-    col = np.abs(found[:, None, 0] - tiles[None, :, 0]) <= 0.1 * bw[None]
-    ix = np.minimum(found[:, None, 2], tiles[None, :, 2]) - np.maximum(found[:, None, 0], tiles[None, :, 0])
-    iy = np.minimum(found[:, None, 3], tiles[None, :, 3]) - np.maximum(found[:, None, 1], tiles[None, :, 1])
-    free = ((ix.clip(0) * iy.clip(0)) <= 0.1 * (fw * fh)[:, None]).all(axis=1)
-    cards = found[(same & (row | col)).any(axis=1) & free]
+    free = (_overlap(found, tiles) <= 0.1 * _area(found)[:, None]).all(axis=1)
+    cards = found[_alike(found, tiles, 0.08).any(axis=1) & free]
     faint = np.zeros(len(cards), bool)
     for i, (x0, y0, x1, y1) in enumerate(cards):
         px = image[y0:y1:2, x0:x1:2].reshape(-1, 3).astype(np.int16)
@@ -639,32 +621,42 @@ def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, bool]:
     boxes, area = boxes[~small], area[~small]
     # A region inside another is part of that picture (a face, a shirt on another flat colour), not a
     # tile: one face on a plain wall must stay one participant.
-    x0, y0 = (
-        np.maximum(boxes[:, None, 0], boxes[None, :, 0]),
-        np.maximum(boxes[:, None, 1], boxes[None, :, 1]),
-    )
-    x1, y1 = (
-        np.minimum(boxes[:, None, 2], boxes[None, :, 2]),
-        np.minimum(boxes[:, None, 3], boxes[None, :, 3]),
-    )
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    inside = (inter >= 0.8 * area[:, None]) & (area[None, :] > area[:, None])
+    inside = (_overlap(boxes, boxes) >= 0.8 * area[:, None]) & (area[None, :] > area[:, None])
     return boxes[~inside.any(axis=1)], whole
 
 
+def _area(boxes: np.ndarray) -> np.ndarray:
+    """Areas of (N, 4) x0, y0, x1, y1 boxes."""
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) areas of the intersections of boxes ``a[i]`` and ``b[j]``."""
+    ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return ix.clip(0) * iy.clip(0)
+
+
+def _alike(a: np.ndarray, b: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
+    """(len(a), len(b)) True where box ``a[i]`` has the size of ``b[j]`` (both sides within
+    ``tolerance`` of a's) and sits in its row or column (left or top edges within 10% of a's side):
+    tiles of one grid or strip are alike; panels, dialogs and menus are not."""
+    aw, ah = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    same = (np.abs(aw[:, None] - bw[None]) <= tolerance * aw[:, None]) & (
+        np.abs(ah[:, None] - bh[None]) <= tolerance * ah[:, None]
+    )
+    aligned = (np.abs(a[:, None, 0] - b[None, :, 0]) <= 0.1 * aw[:, None]) | (
+        np.abs(a[:, None, 1] - b[None, :, 1]) <= 0.1 * ah[:, None]
+    )
+    return same & aligned
+
+
 def _regularity(boxes: np.ndarray) -> int:
-    """How gallery-like a set of regions is: the number that share their size (within 10%) with another
-    one sitting in the same row or column (tiles of a grid or a strip do; panels and dialogs do not)."""
+    """How gallery-like a set of regions is: the number alike another one (:func:`_alike`)."""
     if len(boxes) < 2:
         return 0
-    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    same = (np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]) & (
-        np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
-    )
-    aligned = (np.abs(boxes[:, None, 0] - boxes[None, :, 0]) <= 0.1 * bw[:, None]) | (
-        np.abs(boxes[:, None, 1] - boxes[None, :, 1]) <= 0.1 * bh[:, None]
-    )
-    pair = same & aligned
+    pair = _alike(boxes, boxes)
     np.fill_diagonal(pair, False)
     return int(pair.any(axis=1).sum())
 
@@ -678,11 +670,8 @@ def _with_flat_cards(
     cards = _flat_cards(image, boxes[~main])
     if len(cards) == 0:
         return boxes, main, off
-    ix = np.minimum(boxes[:, None, 2], cards[None, :, 2]) - np.maximum(boxes[:, None, 0], cards[None, :, 0])
-    iy = np.minimum(boxes[:, None, 3], cards[None, :, 3]) - np.maximum(boxes[:, None, 1], cards[None, :, 1])
-    inter = ix.clip(0) * iy.clip(0)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    card_area = (cards[:, 2] - cards[:, 0]) * (cards[:, 3] - cards[:, 1])
+    inter = _overlap(boxes, cards)
+    area, card_area = _area(boxes), _area(cards)
     within = (inter >= 0.8 * area[:, None]) & ~main[:, None]  # a tile inside a card: its avatar
     holds = (inter >= 0.8 * card_area[None]) & ~main[:, None]
     # A tile holding two cards or more that fill most of it is their union (cards edge to edge).
