@@ -425,12 +425,12 @@ def _lattice_cards(
 
 
 def _flat_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
-    """Camera-off cards found by their own colour: a card is one flat colour (within a grey level)
-    around its avatar or name, so the pixels of that colour form one region that fills its box's
-    margins. This needs no background or gutter at all: cards drawn edge to edge, each a shade off
-    the next (Teams tints its stage cards; a recording blurs away their edges). A card must be
-    tile-shaped and share its size with another card or a tile found, in its row or column
-    (a menu or a panel of one flat colour stands alone)."""
+    """Camera-off cards found by their own colour: a card is one exact grey level around its avatar or
+    name, so the pixels of that level form one region whose box has flat margins (see
+    :func:`camera_off_flags`) and centred content. This needs no background or gutter at all: cards
+    drawn edge to edge, each a shade off the next (Teams tints its stage cards; a recording blurs away
+    their edges). A card must be tile-shaped and share its size with another card or a tile found, in
+    its row or column (a menu or a panel of one flat colour stands alone)."""
     h, w = image.shape[:2]
     step = 6  # cards are large: a sixth of the resolution keeps the smallest tile 16 px wide
     gray = cv2.cvtColor(image[::step, ::step], cv2.COLOR_BGR2GRAY)
@@ -505,8 +505,7 @@ def _faint_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
     cards = found[_alike(found, tiles, 0.08).any(axis=1) & free]
     faint = np.zeros(len(cards), bool)
     for i, (x0, y0, x1, y1) in enumerate(cards):
-        px = image[y0:y1:2, x0:x1:2].reshape(-1, 3).astype(np.int16)
-        mode = _flat_colour(px.astype(np.uint8))
+        mode = _flat_colour(image[y0:y1:2, x0:x1:2].reshape(-1, 3))
         faint[i] = mode is not None and np.abs(mode.astype(np.int16) - page).max() <= 2 * BG_TOLERANCE
     return cards[faint]
 
@@ -614,7 +613,7 @@ def _tile_boxes(image: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, bool]:
     boxes, whole = _components(image, bg)
     if len(boxes) == 0:
         return boxes, whole
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area = _area(boxes)
     # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
     # regions far smaller than the typical one (with two regions: far smaller than the other).
     small = area < (0.3 * np.median(area) if len(area) >= 3 else area.max() / 60)
