@@ -104,14 +104,10 @@ def camera_off_flags(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     leaves the margins flat). Video always has texture and noise, in its margins too: on the shared
     screenshots the flattest margins of a live video tile are a quarter one colour, a card's 80-100%."""
     flags = np.zeros(len(xyxy), bool)
-    green = image[::3, ::3, 1]  # one channel, every third pixel: enough to tell flat from video, and cheap
-    for i, (x0, y0, x1, y1) in enumerate(xyxy):
-        gray = green[(y0 + 5) // 3 : (y1 - 2) // 3, (x0 + 5) // 3 : (x1 - 2) // 3]
+    for i, gray in enumerate(_tile_pixels(image, xyxy)):
         if gray.size == 0:
             continue
-        hist = np.bincount(gray.ravel(), minlength=256)
-        mode = int(hist.argmax())
-        if hist[max(0, mode - 1) : mode + 2].sum() >= 0.8 * gray.size:
+        if _mode_share(gray) >= 0.8:
             flags[i] = True
             continue
         m = max(1, int(0.2 * min(gray.shape)))  # margins: a fifth of the short side
@@ -124,6 +120,26 @@ def camera_off_flags(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
             and min(float(n.mean()) if n.size else 1.0 for n in near) >= 0.6
         )
     return flags
+
+
+def _tile_pixels(image: np.ndarray, xyxy: np.ndarray) -> list[np.ndarray]:
+    """Each tile's green channel at every third pixel, inside a few pixels of its edges (a highlight
+    ring or a gutter's antialiasing stays out): enough to tell flat from video, and cheap."""
+    green = image[::3, ::3, 1]
+    return [green[(y0 + 5) // 3 : (y1 - 2) // 3, (x0 + 5) // 3 : (x1 - 2) // 3] for x0, y0, x1, y1 in xyxy]
+
+
+def _mode_share(gray: np.ndarray) -> float:
+    """The share of the pixels within one grey level of their most frequent level."""
+    hist = np.bincount(gray.ravel(), minlength=256)
+    mode = int(hist.argmax())
+    return float(hist[max(0, mode - 1) : mode + 2].sum() / max(1, gray.size))
+
+
+def _blank(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+    """True for tiles all one colour (99.9%): no video, and no name, initials or avatar, which
+    every app draws on a camera-off card: an empty panel or a bar of the window, nobody."""
+    return np.array([g.size > 0 and _mode_share(g) >= 0.999 for g in _tile_pixels(image, xyxy)], bool)
 
 
 def _content_mask(image: np.ndarray, bg: np.ndarray, tolerance: int = BG_TOLERANCE) -> np.ndarray:
@@ -781,6 +797,8 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
     main = np.concatenate([main, np.zeros(len(faint), bool)])
     off = np.concatenate([off, np.ones(len(faint), bool)])
     boxes, main, off = _with_flat_cards(image, boxes, main, off)
+    keep = main | ~_blank(image, boxes)
+    boxes, main, off = boxes[keep], main[keep], off[keep]
     rest = ~main
     order, grid = _row_major(boxes[rest]) if rest.any() else (np.zeros(0, np.int64), (0, 0))
     boxes = np.concatenate([boxes[main], boxes[rest][order]])

@@ -226,3 +226,21 @@ def test_lone_camera_off_stage_is_one_tile(fer2013):
     head = cv2.resize(fer2013["PrivateTest"].faces[1], (300, 300), interpolation=cv2.INTER_CUBIC)
     wall[180:480, 170:470] = cv2.cvtColor(head, cv2.COLOR_GRAY2BGR)
     assert not detect_tiles(wall).camera_off.any()
+
+
+def test_a_blank_rectangle_is_nobody(fer2013):
+    """Every app draws a name, initials or an avatar on a camera-off card: a tile-shaped rectangle of
+    one flat colour (an empty panel, a bar of the window) is no participant, while a card with a name
+    stays one."""
+    g = gallery(fer2013, 4, style="zoom", seed=45)
+    image = g.image.copy()
+    for k, (x0, y0, x1, y1) in enumerate(g.tiles[2:]):
+        image[y0:y1, x0:x1] = (70, 70, 70)
+        if k == 1:
+            cv2.putText(
+                image, "Ada L.", (int(x0) + 20, int(y1) - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (220,) * 3, 2
+            )
+    tiles = detect_tiles(image)
+    match = _matched(g.tiles, tiles.xyxy)
+    assert match.tolist()[2] == -1 and (match[[0, 1, 3]] >= 0).all() and len(tiles) == 3
+    assert tiles.camera_off[match[3]]
