@@ -553,7 +553,7 @@ def _avatar_cells(image: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.
                 continue
             y0, y1 = int(lo[i]), int(hi[i])
             gap = np.ascontiguousarray(pixels[y0:y1, g0:g1])
-            page = _flat_colour(gap.reshape(-1, 3), share=0.4)  # avatars may fill most of a cell
+            page = _flat_colour(gap[::2, ::2].reshape(-1, 3), share=0.4)  # avatars may fill most of a cell
             if page is None:
                 continue
             mask = (_content_mask(gap, page, 2 * BG_TOLERANCE) // 255).astype(np.uint8)
@@ -792,11 +792,12 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             boxes = np.concatenate([boxes[keep], avatars])
             main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
             off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
-    faint = _faint_cards(image, boxes[~main])
-    boxes = np.concatenate([boxes, faint])
-    main = np.concatenate([main, np.zeros(len(faint), bool)])
-    off = np.concatenate([off, np.ones(len(faint), bool)])
-    boxes, main, off = _with_flat_cards(image, boxes, main, off)
+    if lattice is None:  # too few tiles for a lattice: cards without an edge are looked for alone
+        faint = _faint_cards(image, boxes[~main])
+        boxes = np.concatenate([boxes, faint])
+        main = np.concatenate([main, np.zeros(len(faint), bool)])
+        off = np.concatenate([off, np.ones(len(faint), bool)])
+        boxes, main, off = _with_flat_cards(image, boxes, main, off)
     keep = main | ~_blank(image, boxes)
     boxes, main, off = boxes[keep], main[keep], off[keep]
     rest = ~main
