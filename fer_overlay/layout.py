@@ -792,12 +792,13 @@ def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> T
             boxes = np.concatenate([boxes[keep], avatars])
             main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
             off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
-    if lattice is None:  # too few tiles for a lattice: cards without an edge are looked for alone
+    if lattice is None:  # too few tiles for a lattice, which finds the cards on its page itself
         faint = _faint_cards(image, boxes[~main])
         boxes = np.concatenate([boxes, faint])
         main = np.concatenate([main, np.zeros(len(faint), bool)])
         off = np.concatenate([off, np.ones(len(faint), bool)])
-        boxes, main, off = _with_flat_cards(image, boxes, main, off)
+    # Flat cards are looked for even so: the avatars of edge-to-edge cards may form a lattice.
+    boxes, main, off = _with_flat_cards(image, boxes, main, off)
     keep = main | ~_blank(image, boxes)
     boxes, main, off = boxes[keep], main[keep], off[keep]
     rest = ~main
