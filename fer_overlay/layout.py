@@ -553,7 +553,7 @@ def _avatar_cells(image: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.
                 continue
             y0, y1 = int(lo[i]), int(hi[i])
             gap = np.ascontiguousarray(pixels[y0:y1, g0:g1])
-            page = _flat_colour(gap[::2, ::2].reshape(-1, 3), share=0.4)  # avatars may fill most of a cell
+            page = _flat_colour(gap.reshape(-1, 3), share=0.4)  # avatars may fill most of a cell
             if page is None:
                 continue
             mask = (_content_mask(gap, page, 2 * BG_TOLERANCE) // 255).astype(np.uint8)
