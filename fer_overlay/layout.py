@@ -35,6 +35,8 @@ BG_TOLERANCE = 8
 """Max channel difference still counted as background (dark themes differ by ~8-15 between parts)."""
 MIN_TILE_SHARE = 0.003
 """Smallest tile as a share of the frame area (a 7x7 gallery tile is ~1.5%, a filmstrip tile ~1%)."""
+FAINT_TOLERANCE = 2
+"""A camera-off card drawn a few grey levels off a flat page differs from it by more than this."""
 MAIN_RATIO = 3.0
 SEAM_SIDE = 960
 """Seams that cut a dock of webcams are looked for on the frame shrunk to this size at most."""
@@ -57,8 +59,8 @@ def parse_layout(spec: str) -> str | tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def _flat_colour(pixels: np.ndarray) -> np.ndarray | None:
-    """The mode colour of (K, 3) pixels if at least 60% of them lie within tolerance of it."""
+def _flat_colour(pixels: np.ndarray, share: float = 0.6) -> np.ndarray | None:
+    """The mode colour of (K, 3) pixels if at least ``share`` of them lie within tolerance of it."""
     if len(pixels) == 0:
         return None
     key = (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
@@ -66,7 +68,7 @@ def _flat_colour(pixels: np.ndarray) -> np.ndarray | None:
     mode = values[counts.argmax()]
     colour = np.array([(mode >> 16) & 255, (mode >> 8) & 255, mode & 255], np.int16)
     near = np.abs(pixels.astype(np.int16) - colour).max(axis=1) <= BG_TOLERANCE
-    return colour.astype(np.uint8) if near.mean() >= 0.6 else None
+    return colour.astype(np.uint8) if near.mean() >= share else None
 
 
 def background_colour(image: np.ndarray) -> np.ndarray | None:
@@ -98,28 +100,62 @@ def _row_major(xyxy: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def camera_off_flags(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """True for tiles that are mostly one exact colour (a name card); video always has texture and noise."""
+    """True for camera-off cards: tiles mostly one exact colour, or whose margins are (the apps centre
+    the name, initials or photo on a flat card, so a long name or a large avatar fills the middle but
+    leaves the margins flat). Video always has texture and noise, in its margins too: on the shared
+    screenshots the flattest margins of a live video tile are a quarter one colour, a card's 80-100%."""
     flags = np.zeros(len(xyxy), bool)
-    green = image[::3, ::3, 1]  # one channel, every third pixel: enough to tell flat from video, and cheap
-    for i, (x0, y0, x1, y1) in enumerate(xyxy):
-        gray = green[(y0 + 5) // 3 : (y1 - 2) // 3, (x0 + 5) // 3 : (x1 - 2) // 3].ravel()
+    for i, gray in enumerate(_tile_pixels(image, xyxy)):
         if gray.size == 0:
             continue
-        hist = np.bincount(gray, minlength=256)
-        mode = int(hist.argmax())
-        flags[i] = hist[max(0, mode - 1) : mode + 2].sum() >= 0.8 * gray.size
+        if _mode_share(gray) >= 0.8:
+            flags[i] = True
+            continue
+        m = max(1, int(0.2 * min(gray.shape)))  # margins: a fifth of the short side
+        sides = [gray[:m], gray[-m:], gray[m:-m, :m], gray[m:-m, -m:]]
+        ring = np.concatenate([s.ravel() for s in sides])
+        mode = int(np.bincount(ring, minlength=256).argmax())
+        near = [np.abs(s.astype(np.int16) - mode) <= 1 for s in sides]
+        flags[i] = (
+            np.concatenate([n.ravel() for n in near]).mean() >= 0.9
+            and min(float(n.mean()) if n.size else 1.0 for n in near) >= 0.6
+        )
     return flags
 
 
-def _content_mask(image: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """255 where a pixel differs from the background colour by more than ``BG_TOLERANCE``."""
-    lo, hi = bg.astype(int) - BG_TOLERANCE, bg.astype(int) + BG_TOLERANCE
+def _tile_pixels(image: np.ndarray, xyxy: np.ndarray) -> list[np.ndarray]:
+    """Each tile's green channel at every third pixel, inside a few pixels of its edges (a highlight
+    ring or a gutter's antialiasing stays out): enough to tell flat from video, and cheap."""
+    green = image[::3, ::3, 1]
+    return [green[(y0 + 5) // 3 : (y1 - 2) // 3, (x0 + 5) // 3 : (x1 - 2) // 3] for x0, y0, x1, y1 in xyxy]
+
+
+def _mode_share(gray: np.ndarray) -> float:
+    """The share of the pixels within one grey level of their most frequent level."""
+    hist = np.bincount(gray.ravel(), minlength=256)
+    mode = int(hist.argmax())
+    return float(hist[max(0, mode - 1) : mode + 2].sum() / max(1, gray.size))
+
+
+def _blank(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+    """True for tiles all one colour (99.9%): no video, and no name, initials or avatar, which
+    every app draws on a camera-off card: an empty panel or a bar of the window, nobody."""
+    return np.array([g.size > 0 and _mode_share(g) >= 0.999 for g in _tile_pixels(image, xyxy)], bool)
+
+
+def _content_mask(image: np.ndarray, bg: np.ndarray, tolerance: int = BG_TOLERANCE) -> np.ndarray:
+    """255 where a pixel differs from the background colour by more than ``tolerance``."""
+    lo, hi = bg.astype(int) - tolerance, bg.astype(int) + tolerance
     return 255 - cv2.inRange(image, lo, hi)
 
 
-def _components(image: np.ndarray, bg: np.ndarray, split: bool = True) -> np.ndarray:
+def _components(
+    image: np.ndarray, bg: np.ndarray, split: bool = True, tolerance: int = BG_TOLERANCE
+) -> tuple[np.ndarray, bool]:
+    """Tile-shaped regions of content on ``bg``, and whether all content was one region filling the
+    frame (then every region is a piece cut along seams, with no flat gutter between them)."""
     h, w = image.shape[:2]
-    content = _content_mask(image, bg)
+    content = _content_mask(image, bg, tolerance)
     # Components at half resolution (3x faster); a 2x2 block is content only if all four pixels are,
     # so that gutters of 1-2 pixels still separate the tiles.
     half = (cv2.resize(content, (w // 2, h // 2), interpolation=cv2.INTER_AREA) == 255).astype(np.uint8)
@@ -132,11 +168,12 @@ def _components(image: np.ndarray, bg: np.ndarray, split: bool = True) -> np.nda
     big = (bw * bh >= MIN_TILE_SHARE * w * h) & (bw >= 40) & (bh >= 30)
     boxes = np.stack([x, y, x + bw, y + bh], axis=1)[big].astype(np.int32)
     fill = (area / np.maximum(bw * bh, 1))[big]
+    whole = bool(big.sum() == 1 and (bw * bh)[big][0] > 0.9 * w * h)
     if split:
         boxes, fill = _split_merged(image, content, boxes, fill)
     bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     keep = (bw / np.maximum(bh, 1) >= 0.4) & (bw / np.maximum(bh, 1) <= 3.2) & (fill >= 0.5)
-    return boxes[keep]
+    return boxes[keep], whole
 
 
 def _typical(boxes: np.ndarray, fill: np.ndarray) -> tuple[float, float] | None:
@@ -431,19 +468,106 @@ def _lattice_cards(
     return cards, off
 
 
-def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _flat_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """Camera-off cards found by their own colour: a card is one exact grey level around its avatar or
+    name, so the pixels of that level form one region whose box has flat margins (see
+    :func:`camera_off_flags`) and centred content. This needs no background or gutter at all: cards
+    drawn edge to edge, each a shade off the next (Teams tints its stage cards; a recording blurs away
+    their edges). A card must be tile-shaped and share its size with another card or a tile found, in
+    its row or column (a menu or a panel of one flat colour stands alone)."""
+    h, w = image.shape[:2]
+    step = 6  # cards are large: a sixth of the resolution keeps the smallest tile 16 px wide
+    gray = cv2.cvtColor(image[::step, ::step], cv2.COLOR_BGR2GRAY)
+    hist = np.bincount(gray.ravel(), minlength=256)
+    boxes: list[np.ndarray] = []
+    for level in np.argsort(-hist)[:6]:  # the most frequent exact grey levels
+        if hist[level] < MIN_TILE_SHARE * gray.size:
+            break
+        mask = (gray == level).astype(np.uint8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        sw, sh, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
+        big = (sw * sh >= MIN_TILE_SHARE * gray.size) & (area >= 0.5 * sw * sh)
+        # Tile shapes: 9:16 (a phone) to a strip's 3.2:1; a pillarbox's bar is narrower.
+        for x, y, bw, bh in stats[1:][big & (sw >= 0.5 * sh) & (sw <= 3.2 * sh), :4]:
+            # The avatar or name sits in the middle: an empty panel, a sticky note or a menu of
+            # left-aligned text has no centred content.
+            ys, xs = np.nonzero(gray[y : y + bh, x : x + bw] != level)
+            if (
+                len(xs) < 0.03 * bw * bh
+                or abs(xs.mean() / bw - 0.5) > 0.12
+                or abs(ys.mean() / bh - 0.5) > 0.12
+            ):
+                continue
+            boxes.append(np.array([x, y, x + bw, y + bh]) * step)
+    if not boxes:
+        return np.zeros((0, 4), np.int32)
+    cards = np.array(boxes, np.int32)
+    cards[:, [0, 2]] = cards[:, [0, 2]].clip(0, w)
+    cards[:, [1, 3]] = cards[:, [1, 3]].clip(0, h)
+    cards = cards[camera_off_flags(image, cards)]
+    pair = _alike(cards, np.concatenate([cards, tiles]), 0.08)
+    pair[np.arange(len(cards)), np.arange(len(cards))] = False
+    return cards[pair.any(axis=1)]
+
+
+def _gutter_colour(image: np.ndarray, tiles: np.ndarray) -> np.ndarray | None:
+    """The colour the tiles are drawn on: the mode of the pixels 2-5 px outside their edges (the page
+    of the meeting window, which may differ from the colour found at the frame's edges: a desktop, a
+    recording's black), or None where that band is not one flat colour."""
+    h, w = image.shape[:2]
+    bands = []
+    for x0, y0, x1, y1 in tiles:
+        xa, xb = max(0, x0 - 5), min(w, x1 + 5)
+        ya, yb = max(0, y0 - 5), min(h, y1 + 5)
+        bands += [
+            image[max(0, y0 - 5) : max(0, y0 - 2), xa:xb],
+            image[min(h, y1 + 2) : min(h, y1 + 5), xa:xb],
+        ]
+        bands += [
+            image[ya:yb, max(0, x0 - 5) : max(0, x0 - 2)],
+            image[ya:yb, min(w, x1 + 2) : min(w, x1 + 5)],
+        ]
+    return _flat_colour(np.concatenate([b.reshape(-1, 3) for b in bands]))
+
+
+def _faint_cards(image: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """Camera-off cards only a few grey levels off the page (Zoom's dark cards on its dark window, a
+    recorded meeting): within ``BG_TOLERANCE`` they are background, so only their name or icon shows.
+    Regions more than ``FAINT_TOLERANCE`` off the tiles' own page colour (:func:`_gutter_colour`) that
+    have the size of a tile found (within 8%), line up with it (a row or a column), overlap no tile and
+    are mostly one colour close to the page's (within twice ``BG_TOLERANCE``: apps draw cards a shade
+    off their page) are camera-off cards: size, alignment, a faint edge and a flat card must agree, so
+    a panel or a wall of the page stays background, and no video is that flat."""
+    page = _gutter_colour(image, tiles) if len(tiles) else None
+    if page is None:
+        return np.zeros((0, 4), np.int32)
+    blank = image.copy()  # the tiles found are page here, so a card touching one stays apart from it
+    for x0, y0, x1, y1 in tiles:
+        blank[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = page
+    found, _ = _components(blank, page, split=False, tolerance=FAINT_TOLERANCE)
+    free = (_overlap(found, tiles) <= 0.1 * _area(found)[:, None]).all(axis=1)
+    cards = found[_alike(found, tiles, 0.08).any(axis=1) & free]
+    faint = np.zeros(len(cards), bool)
+    for i, (x0, y0, x1, y1) in enumerate(cards):
+        mode = _flat_colour(image[y0:y1:2, x0:x1:2].reshape(-1, 3))
+        faint[i] = mode is not None and np.abs(mode.astype(np.int16) - page).max() <= 2 * BG_TOLERANCE
+    return cards[faint]
+
+
+def _avatar_cells(image: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-off participants shown as round avatars between the video tiles of a strip or a column
     (Teams): no tile edge, just a disc on the page. In a gap between two tiles of one strip that is at
-    least half a tile wide, each disc-like blob (square box, 65-90% filled) of a quarter of the strip's
-    height or more (a speaking ring's glow reaches its edges) is a participant; the gap is split at
-    the midpoints between the blobs. Returns the cells and the tiles they replace (a highlight ring
-    taken for a tile)."""
-    content = content.astype(np.uint8)
+    least half a tile wide and mostly one flat colour (the meeting window's own page, which may differ
+    from the frame's background: a window on a light desktop), each disc-like blob off that colour
+    (square box, 65-90% filled) of a quarter of the strip's height or more (a speaking glow around a
+    disc reaches past the strip's edges) is a participant; the gap is split at the midpoints between
+    the blobs. Returns the cells and the tiles they replace
+    (a highlight ring taken for a tile)."""
     cells: list[np.ndarray] = []
     replaced = np.zeros(len(tiles), bool)
     for axis in (0, 1):  # 0: a strip (gaps along x), 1: a column (gaps along y)
         b = tiles if axis == 0 else tiles[:, [1, 0, 3, 2]]
-        mask = content if axis == 0 else content.T
+        pixels = image if axis == 0 else image.transpose(1, 0, 2)
         lo, hi = b[:, 1], b[:, 3]
         size = hi - lo
         for i in np.argsort(b[:, 0]):
@@ -457,12 +581,17 @@ def _avatar_cells(content: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, n
             if g1 - g0 < 0.5 * width:
                 continue
             y0, y1 = int(lo[i]), int(hi[i])
-            n, _, stats, centres = cv2.connectedComponentsWithStats(mask[y0:y1, g0:g1], connectivity=8)
+            gap = np.ascontiguousarray(pixels[y0:y1, g0:g1])
+            page = _flat_colour(gap.reshape(-1, 3), share=0.4)  # avatars may fill most of a cell
+            if page is None:
+                continue
+            mask = (_content_mask(gap, page, 2 * BG_TOLERANCE) // 255).astype(np.uint8)
+            n, _, stats, centres = cv2.connectedComponentsWithStats(mask, connectivity=8)
             h = y1 - y0
             side = np.maximum(stats[1:, 2], stats[1:, 3])
             round_ = (
                 (side >= 0.25 * h)
-                & (side <= h)  # a speaking ring's glow may reach the strip's edges
+                & (side <= 1.2 * h)  # a speaking glow around a disc reaches past the strip's edges
                 & (np.abs(stats[1:, 2] - stats[1:, 3]) <= 0.25 * side)
                 & (stats[1:, 4] >= 0.65 * stats[1:, 2] * stats[1:, 3])  # a disc fills 79% of its box,
                 & (stats[1:, 4] <= 0.9 * stats[1:, 2] * stats[1:, 3])  # a thumbnail all of it
@@ -548,7 +677,7 @@ def _fixed_grid(image: np.ndarray, rows: int, cols: int) -> Tiles:
     x0, y0, x1, y1 = 0, 0, w, h
     bg = background_colour(image)
     if bg is not None:
-        boxes = _components(image, bg)
+        boxes, _ = _components(image, bg)
         if len(boxes):
             x0, y0 = boxes[:, :2].min(axis=0)
             x1, y1 = boxes[:, 2:].max(axis=0)
@@ -581,46 +710,109 @@ def _background_candidates(image: np.ndarray) -> list[np.ndarray]:
     return out[:4]
 
 
-def _tile_boxes(image: np.ndarray, bg: np.ndarray, split: bool = True) -> np.ndarray:
-    """Tile-shaped regions on background ``bg``, without those far smaller than the typical one."""
-    boxes = _components(image, bg, split)
+def _tile_boxes(image: np.ndarray, bg: np.ndarray, split: bool = True) -> tuple[np.ndarray, bool]:
+    """Tile-shaped regions on background ``bg``, without those far smaller than the typical one, and
+    whether they were cut from one region filling the frame (see :func:`_components`)."""
+    boxes, whole = _components(image, bg, split)
     if len(boxes) == 0:
-        return boxes
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        return boxes, whole
+    area = _area(boxes)
     # Toolbar buttons ("Leave") pass the size test on small frames; tiles come in similar sizes, so drop
     # regions far smaller than the typical one (with two regions: far smaller than the other).
     small = area < (0.3 * np.median(area) if len(area) >= 3 else area.max() / 60)
     boxes, area = boxes[~small], area[~small]
     # A region inside another is part of that picture (a face, a shirt on another flat colour), not a
     # tile: one face on a plain wall must stay one participant.
-    x0, y0 = (
-        np.maximum(boxes[:, None, 0], boxes[None, :, 0]),
-        np.maximum(boxes[:, None, 1], boxes[None, :, 1]),
+    inside = (_overlap(boxes, boxes) >= 0.8 * area[:, None]) & (area[None, :] > area[:, None])
+    return boxes[~inside.any(axis=1)], whole
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    """Areas of (N, 4) x0, y0, x1, y1 boxes."""
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) areas of the intersections of boxes ``a[i]`` and ``b[j]``."""
+    ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return ix.clip(0) * iy.clip(0)
+
+
+def _alike(a: np.ndarray, b: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
+    """(len(a), len(b)) True where box ``a[i]`` has the size of ``b[j]`` (both sides within
+    ``tolerance`` of a's) and sits in its row or column (left or top edges within 10% of a's side):
+    tiles of one grid or strip are alike; panels, dialogs and menus are not."""
+    aw, ah = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    same = (np.abs(aw[:, None] - bw[None]) <= tolerance * aw[:, None]) & (
+        np.abs(ah[:, None] - bh[None]) <= tolerance * ah[:, None]
     )
-    x1, y1 = (
-        np.minimum(boxes[:, None, 2], boxes[None, :, 2]),
-        np.minimum(boxes[:, None, 3], boxes[None, :, 3]),
+    aligned = (np.abs(a[:, None, 0] - b[None, :, 0]) <= 0.1 * aw[:, None]) | (
+        np.abs(a[:, None, 1] - b[None, :, 1]) <= 0.1 * ah[:, None]
     )
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    inside = (inter >= 0.8 * area[:, None]) & (area[None, :] > area[:, None])
-    return boxes[~inside.any(axis=1)]
+    return same & aligned
 
 
 def _regularity(boxes: np.ndarray) -> int:
-    """How gallery-like a set of regions is: the number that share their size (within 10%) with another
-    one sitting in the same row or column (tiles of a grid or a strip do; panels and dialogs do not)."""
+    """How gallery-like a set of regions is: the number alike another one (:func:`_alike`)."""
     if len(boxes) < 2:
         return 0
-    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    same = (np.abs(bw[:, None] - bw[None]) <= 0.1 * bw[:, None]) & (
-        np.abs(bh[:, None] - bh[None]) <= 0.1 * bh[:, None]
-    )
-    aligned = (np.abs(boxes[:, None, 0] - boxes[None, :, 0]) <= 0.1 * bw[:, None]) | (
-        np.abs(boxes[:, None, 1] - boxes[None, :, 1]) <= 0.1 * bh[:, None]
-    )
-    pair = same & aligned
+    pair = _alike(boxes, boxes)
     np.fill_diagonal(pair, False)
     return int(pair.any(axis=1).sum())
+
+
+def _with_flat_cards(
+    image: np.ndarray, boxes: np.ndarray, main: np.ndarray, off: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tiles with the flat cards (:func:`_flat_cards`) that overlap no tile found added as camera-off
+    tiles (a share or speaker area may lie under them); a tile lying inside a new card was its avatar,
+    and one holding two cards or more their union (cards edge to edge): both are dropped."""
+    cards = _flat_cards(image, boxes[~main])
+    if len(cards) == 0:
+        return boxes, main, off
+    inter = _overlap(boxes, cards)
+    area, card_area = _area(boxes), _area(cards)
+    within = (inter >= 0.8 * area[:, None]) & ~main[:, None]  # a tile inside a card: its avatar
+    holds = (inter >= 0.8 * card_area[None]) & ~main[:, None]
+    # A tile holding two cards or more that fill most of it is their union (cards edge to edge).
+    merged = (holds.sum(axis=1) >= 2) & ((holds * card_area[None]).sum(axis=1) >= 0.6 * area)
+    clash = (inter > 0.1 * card_area[None]) & ~within & ~main[:, None] & ~merged[:, None]
+    new = ~clash.any(axis=0)
+    cards, within = cards[new], within[:, new]
+    if len(cards) == 0:
+        return boxes, main, off
+    keep = ~within.any(axis=1) & ~merged
+    boxes = np.concatenate([boxes[keep], cards])
+    main = np.concatenate([main[keep], np.zeros(len(cards), bool)])
+    off = np.concatenate([off[keep], np.ones(len(cards), bool)])
+    return boxes, main, off
+
+
+def _centred_avatar(image: np.ndarray, bg: np.ndarray, boxes: np.ndarray) -> bool:
+    """Whether one of the regions on the frame's page is a round avatar centred across the frame
+    (a disc: its inscribed circle filled, the box's corners around it empty, at least a tenth of the
+    frame's short side, clear of the frame's edges). Teams and Meet show a lone camera-off
+    participant so: a profile photo or initials disc centred on the stage, whatever menus or bars are
+    drawn beside it; a gallery's tiles are no disc, and a person on a plain wall reaches the edge."""
+    h, w = image.shape[:2]
+    content = _content_mask(image, bg) == 255
+    for x0, y0, x1, y1 in boxes:
+        bw, bh = x1 - x0, y1 - y0
+        if (
+            abs(bw - bh) > 0.1 * max(bw, bh)
+            or min(bw, bh) < 0.1 * min(h, w)
+            or abs((x0 + x1) / 2 - w / 2) > 0.05 * w
+            or min(x0, y0, w - x1, h - y1) <= 2  # a head and shoulders reach the frame's edge
+        ):
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        disc = ((xx - (x0 + x1) / 2) / (bw / 2)) ** 2 + ((yy - (y0 + y1) / 2) / (bh / 2)) ** 2 <= 1
+        inside = content[y0:y1, x0:x1]
+        if inside[disc].mean() >= 0.9 and inside[~disc].mean() <= 0.3:
+            return True
+    return False
 
 
 def detect_tiles(image: np.ndarray, layout: str | tuple[int, int] = "auto") -> Tiles:
@@ -671,10 +863,10 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
     """:func:`detect_tiles`'s ``"auto"`` on a frame of at most ``LAYOUT_SIDE``; ``nested``: the frame
     is a region of a larger one, whose ``main`` regions are not looked into again."""
     h, w = image.shape[:2]
-    best: tuple[int, np.ndarray, np.ndarray] | None = None
+    best: tuple[int, int, np.ndarray, np.ndarray] | None = None
     framed = False
     for k, bg in enumerate(_background_candidates(image)):
-        found = _tile_boxes(image, bg, split=not nested)
+        found, whole = _tile_boxes(image, bg, split=not nested)
         area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
         if len(found) == 1 and area[0] > 0.9 * w * h:
             # One region filling the frame: this colour only frames the picture (the black around
@@ -682,15 +874,20 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
             framed = True
             continue
         # The frame's own edges (k = 0) win unless another flat colour shows more regular tiles.
-        score = _regularity(found) - (0 if k == 0 else 2)
+        # Pieces cut by seams alone from one region filling the frame are the weakest evidence: any
+        # colour that shows as many regular tiles with a flat gutter between them wins over them.
+        score = _regularity(found) - (3 if whole else 0 if k == 0 else 2)
         if len(found) and (best is None or score > best[0]):
-            best = (score, bg, found)
+            best = (score, k, bg, found)
         if k == 0 and len(found) >= 4 and score == len(found):
             break  # every region of the frame's own background is a regular tile: a plain gallery
     faces_first = replace(Tiles.empty(), faces_first=True)
     if best is None or (framed and best[0] < 0):
         return faces_first
-    _, bg, boxes = best
+    score, k, bg, boxes = best
+    if k == 0 and score == 0 and _centred_avatar(image, bg, boxes):
+        # One participant's camera-off stage fills the frame: its own page is the tile.
+        return Tiles(np.array([[0, 0, w, h]], np.int32), np.ones(1, bool), np.zeros(1, bool), (1, 1))
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     main = np.zeros(len(boxes), bool)
     if len(boxes) >= 2:
@@ -706,13 +903,22 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
         main = np.concatenate([main, np.zeros(len(cards), bool)])
         off = np.concatenate([off, cards_off])
     elif lattice is None:  # no lattice: avatars may sit between the tiles of a strip or a column
-        avatars, replaced = _avatar_cells(content, boxes[~main])
+        avatars, replaced = _avatar_cells(image, boxes[~main])
         if len(avatars):
             keep = np.ones(len(boxes), bool)
             keep[np.where(~main)[0][replaced]] = False
             boxes = np.concatenate([boxes[keep], avatars])
             main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
             off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
+    if lattice is None:  # too few tiles for a lattice, which finds the cards on its page itself
+        faint = _faint_cards(image, boxes[~main])
+        boxes = np.concatenate([boxes, faint])
+        main = np.concatenate([main, np.zeros(len(faint), bool)])
+        off = np.concatenate([off, np.ones(len(faint), bool)])
+    # Flat cards are looked for even so: the avatars of edge-to-edge cards may form a lattice.
+    boxes, main, off = _with_flat_cards(image, boxes, main, off)
+    keep = main | ~_blank(image, boxes)
+    boxes, main, off = boxes[keep], main[keep], off[keep]
     if not nested:  # a main region that holds a gallery of its own is that gallery
         # A second window is large and reaches the screenshot's edge (windows tiled side by side, two
         # screens pasted together); other main regions are not read again (it costs ~20-130 ms).

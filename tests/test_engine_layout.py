@@ -8,7 +8,7 @@ import pytest
 from galleries import gallery
 
 from fer_overlay.frames import Tiles
-from fer_overlay.layout import detect_tiles, faceless_groups_as_content, parse_layout
+from fer_overlay.layout import camera_off_flags, detect_tiles, faceless_groups_as_content, parse_layout
 from fer_overlay.track import iou
 
 
@@ -148,3 +148,99 @@ def test_two_tiles_inside_a_black_frame(fer2013):
     tiles = detect_tiles(image)
     assert not tiles.faces_first
     assert (_matched(g.tiles + pad, tiles.xyxy) >= 0).all() and len(tiles) == 2
+
+
+def test_card_with_a_long_centred_name_is_camera_off(fer2013):
+    """A camera-off card whose name (or a large avatar) fills the middle is under 80% one colour, but
+    its margins stay flat: still camera off, while every video tile, noisy to its edges, is not."""
+    g = gallery(fer2013, 9, style="zoom", seed=43)
+    image = g.image.copy()
+    x0, y0, x1, y1 = (int(v) for v in g.tiles[4])
+    image[y0:y1, x0:x1] = (35, 35, 35)
+    w, h = x1 - x0, y1 - y0
+    cv2.rectangle(
+        image, (x0 + w // 12, y0 + 3 * h // 10), (x1 - w // 12, y0 + 7 * h // 10), (160, 160, 160), -1
+    )
+    flags = camera_off_flags(image, g.tiles)
+    assert flags.tolist() == [i == 4 for i in range(9)]
+
+
+def test_cards_a_few_grey_levels_off_the_page_are_camera_off_tiles(fer2013):
+    """Two videos and, below them, two camera-off cards 5 grey levels lighter than the page (Zoom's
+    dark cards): within the background tolerance the cards are page, and two tiles make no lattice,
+    yet their faint edges, their size and their place under the videos make them tiles."""
+    g = gallery(fer2013, 4, style="zoom", seed=44)
+    image = g.image.copy()
+    page = image[int(g.tiles[0, 3]) + 2, int(g.tiles[0, 0]) + 10].astype(int)
+    for x0, y0, x1, y1 in g.tiles[2:]:
+        image[y0:y1, x0:x1] = np.clip(page + 5, 0, 255)
+        cv2.putText(
+            image, "Ada L.", (int(x0) + 20, int(y1) - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (220,) * 3, 2
+        )
+    tiles = detect_tiles(image)
+    match = _matched(g.tiles, tiles.xyxy)
+    assert (match >= 0).all() and len(tiles) == 4, f"missed tiles {np.where(match < 0)[0]}"
+    assert tiles.camera_off[match].tolist() == [False, False, True, True]
+
+
+def test_edge_to_edge_cards_three_grey_levels_apart():
+    """A stage of four camera-off cards drawn edge to edge, each 3 grey levels off the next (Teams
+    tints its cards; a recorded meeting blurs away their edges), on a black page: no gutter and no
+    seam separates them, but each card is one flat colour around its centred avatar."""
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    cells = [(0, 60, 960, 540), (960, 60, 1920, 540), (0, 540, 960, 1020), (960, 540, 1920, 1020)]
+    for k, (x0, y0, x1, y1) in enumerate(cells):
+        image[y0:y1, x0:x1] = 36 + 3 * k
+        cv2.circle(image, ((x0 + x1) // 2, (y0 + y1) // 2), 110, (90, 120, 200), -1)
+    image = cv2.GaussianBlur(image, (0, 0), 4)  # blurred avatars, as a recording shows them
+    for k, (x0, y0, x1, y1) in enumerate(cells):  # the blur spreads the discs, not the flat cards
+        disc = cv2.circle(np.zeros(image.shape[:2], np.uint8), ((x0 + x1) // 2, (y0 + y1) // 2), 130, 1, -1)
+        flat = np.zeros(image.shape[:2], bool)
+        flat[y0 + 6 : y1 - 6, x0 + 6 : x1 - 6] = True
+        image[flat & (disc == 0)] = 36 + 3 * k
+    tiles = detect_tiles(image)
+    match = _matched(np.array(cells), tiles.xyxy)
+    assert (match >= 0).all() and len(tiles) == 4, f"found {tiles.xyxy.tolist()}"
+    assert tiles.camera_off.all()
+
+
+def test_lone_camera_off_stage_is_one_tile(fer2013):
+    """A call with one camera-off participant (classic Teams): the stage is a flat page with a round
+    profile photo centred at the top and a menu below it. The whole stage is that participant's
+    camera-off tile, not a photo and two menus; a face on a plain wall, reaching the frame's bottom
+    edge, stays no gallery at all."""
+    face = cv2.resize(fer2013["PrivateTest"].faces[0], (180, 180), interpolation=cv2.INTER_CUBIC)
+    stage = np.full((688, 550, 3), 26, np.uint8)
+    disc = cv2.circle(np.zeros((180, 180), np.uint8), (90, 90), 90, 1, -1).astype(bool)
+    stage[24:204, 185:365][disc] = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)[disc]
+    for y0, y1 in ((238, 384), (388, 596)):  # the menu's two panels, words on a lighter grey
+        stage[y0:y1, 124:490] = 48
+        for y in range(y0 + 20, y1 - 20, 34):
+            cv2.putText(
+                stage, "Apparaatinstellingen", (150, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (230,) * 3, 1
+            )
+    tiles = detect_tiles(stage)
+    assert tiles.xyxy.tolist() == [[0, 0, 550, 688]] and tiles.camera_off.tolist() == [True]
+
+    wall = np.full((480, 640, 3), 200, np.uint8)
+    head = cv2.resize(fer2013["PrivateTest"].faces[1], (300, 300), interpolation=cv2.INTER_CUBIC)
+    wall[180:480, 170:470] = cv2.cvtColor(head, cv2.COLOR_GRAY2BGR)
+    assert not detect_tiles(wall).camera_off.any()
+
+
+def test_a_blank_rectangle_is_nobody(fer2013):
+    """Every app draws a name, initials or an avatar on a camera-off card: a tile-shaped rectangle of
+    one flat colour (an empty panel, a bar of the window) is no participant, while a card with a name
+    stays one."""
+    g = gallery(fer2013, 4, style="zoom", seed=45)
+    image = g.image.copy()
+    for k, (x0, y0, x1, y1) in enumerate(g.tiles[2:]):
+        image[y0:y1, x0:x1] = (70, 70, 70)
+        if k == 1:
+            cv2.putText(
+                image, "Ada L.", (int(x0) + 20, int(y1) - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (220,) * 3, 2
+            )
+    tiles = detect_tiles(image)
+    match = _matched(g.tiles, tiles.xyxy)
+    assert match.tolist()[2] == -1 and (match[[0, 1, 3]] >= 0).all() and len(tiles) == 3
+    assert tiles.camera_off[match[3]]
