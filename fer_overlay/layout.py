@@ -910,7 +910,7 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
             boxes = np.concatenate([boxes[keep], avatars])
             main = np.concatenate([main[keep], np.zeros(len(avatars), bool)])
             off = np.concatenate([off[keep], np.ones(len(avatars), bool)])
-    if lattice is None:  # too few tiles for a lattice, which finds the cards on its page itself
+    if lattice is None or not len(lattice[0]):  # a lattice that found cards found them on its page
         faint = _faint_cards(image, boxes[~main])
         boxes = np.concatenate([boxes, faint])
         main = np.concatenate([main, np.zeros(len(faint), bool)])
