@@ -135,6 +135,7 @@ def bench(
                     pipe(Frame(images[0], 0.0), capture_ms=capture or 0.0)
                     if not pipe.tracker.reads and not pipe.detector.pending:
                         break
+            ids: set[int] = set()  # participant ids over the frames: one a person when none churns
             for i in range(frames):
                 if mode in ("cold", "picture"):
                     pipe.reset()
@@ -142,6 +143,7 @@ def bench(
                 r = pipe(Frame(images[i + 1], 0.5 * (i + 1)), capture_ms=capture or 0.0)
                 cpu.append(time.process_time() - c0)
                 stages.append(r.timings_ms)
+                ids.update(int(k) for k in r.participants.id)
             p50 = {k: float(np.median([s[k] for s in stages])) for k in stages[0]}
             found = len(r.faces)
             # A cold frame leaves the deeper searches to the next ones: how many still frames until
@@ -165,6 +167,8 @@ def bench(
                 f"{p50['classification']:>8.1f} {p50['tracking']:>6.1f} {p50['total']:>7.1f} "
                 f"{row['faces_per_s']:>8.0f} {row['core_share_2hz']:>8.2f} {found:>5} {complete:>10}"
             )
+            if mode == "live":  # each participant keeps one id while its picture changes
+                print(f"{'':>12} participant ids over the live frames: {len(ids)} for {n} people")
     stats = measure(model or default_model_path(), threads=threads, batch=25, seconds=1.0)
     print(f"classifier: {stats.line()}")
     verdict = {True: "MET", False: "NOT MET"}

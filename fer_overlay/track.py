@@ -17,6 +17,10 @@ participant by, in this order of strength:
    changes nothing. The face detector remembers its searches per tile in the same coordinates
    (:func:`same_tiles`).
 
+A unit that matches nobody by these (its picture changed) is the participant left unmatched in its
+place while its label is not read yet, or the unnamed one there when its label read matches no name
+(:meth:`Tracker._in_place`); without names it is a new participant.
+
 New participants are numbered in reading order (top to bottom, left to right) on first sight. A
 participant that vanishes is remembered for ``forget_s`` seconds (60), one with a name for the whole
 session, so that a glitch, a hidden meeting window or leaving and rejoining does not renumber it.
@@ -265,6 +269,35 @@ class Tracker:
         )
         return boxes.astype(tiles.xyxy.dtype), state, face
 
+    @staticmethod
+    def _in_place(
+        match: list[int], read: set[int], names: list[str], tracks: list[_Track], place: np.ndarray
+    ) -> set[int]:
+        """Give a unit that matched nobody the participant left unmatched in its place, if any
+        (``match`` updated in place); return the units so placed whose label was not read.
+
+        A picture changes past the look thresholds when the person moves or turns or switches camera,
+        and then only the label tells who it is. A unit whose label was read and matched no name is
+        the unnamed participant in its place (one seen before its label was read: a live session's
+        first frame reads none); one whose label was not read this frame (the time budget) is taken
+        for the participant in its place until it is, on the next frames. Without this each would
+        become a new participant id for someone already numbered."""
+        taken, unread = set(match), set()
+        for i in range(len(match)):
+            if match[i] >= 0 or (i in read and not names[i]):
+                continue
+            free = [
+                j
+                for j in range(len(tracks))
+                if j not in taken and place[i, j] < SAME_PLACE and (i not in read or not tracks[j].name)
+            ]
+            if free:
+                match[i] = min(free, key=lambda j: place[i, j])
+                taken.add(match[i])
+                if i not in read:
+                    unread.add(i)
+        return unread
+
     def identify(self, image: np.ndarray, tiles: Tiles, faces: Faces, timestamp: float) -> Identities:
         """Give every unit of this frame a participant id (see the module docstring for how)."""
         boxes, state, face = self._units(tiles, faces)
@@ -343,6 +376,7 @@ class Tracker:
                 score[i, named] = -np.inf
                 score[i, same] = 3.0 + np.nan_to_num(sim[i, same])
             match = _greedy(score)
+        unread = self._in_place(match, read, names, tracks, place) if reading else set()
         # A unit whose label gave it another, named participant than the unnamed one it was taken for
         # leaves that one behind: the same person, seen before the name was read (a live session's
         # first frame reads none). Kept, it would stay in the same place, be taken for the unit again
@@ -364,6 +398,7 @@ class Tracker:
             self._next_id += 1
         for i in range(n):
             t = tracks[match[i]]
+            t.read_at = -math.inf if i in unread else t.read_at  # its label is read on the next frames
             t.rel = rel[i]
             t.look = looks[i] if looks[i] is not None else t.look
             t.face = face_looks[i] if face_looks[i] is not None else t.face

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 import pytest
 from conftest import require
-from galleries import gallery
+from galleries import faces_of, gallery
 
+from fer_bench.synthetic import make_gallery
 from fer_overlay.app.engine import Engine, to_update
 from fer_overlay.classify import default_model_path
 from fer_overlay.faces import FaceDetector
@@ -316,3 +317,28 @@ def test_real_gallery_keeps_ids_and_names_across_a_window_move(stages_with_names
     desk[150 : 150 + image.shape[0], 100 : 100 + image.shape[1]] = image
     moved = run(desk, boxes + [100, 150, 100, 150])
     assert list(moved.id) == list(first.id) and list(moved.name) == list(first.name)
+
+
+def test_a_picture_that_changes_before_its_label_is_read_is_one_participant(fer2013):
+    """Live: the first frame reads no label. Then one participant's picture changes past the look
+    thresholds (another face image under the same name label in the same room: a camera switched or
+    turned) and back, twice. The label names one participant, and once every label is read none is
+    read again: the unnamed participant seen before the read must not stay behind, to be taken for the
+    tile again and have its label read again on every frame."""
+    faces, _ = faces_of(fer2013, "PrivateTest", 41)
+    base = make_gallery(faces[:9], 3, 3, seed=9, person_seed=0)
+    changed = faces[:9].copy()
+    changed[5] = faces[40]
+    other = make_gallery(changed, 3, 3, seed=9, person_seed=1).image  # the same rooms and names
+    x0, y0, x1, y1 = base.tiles[5]
+    moved = base.image.copy()
+    moved[y0:y1, x0:x1] = other[y0:y1, x0:x1]
+    run = Stages(budget_ms=0.0)  # one label a frame
+    reads, ids = [], []
+    for image in [base.image, moved, base.image, moved] + [base.image] * 13:
+        who = run(image, base.tiles)
+        reads.append(run.tracker.reads)
+        ids.append(int(who.id[5]))
+    assert reads[-3:] == [0, 0, 0], reads  # every label read: no more OCR
+    assert list(who.name[:5]) == ["Uma", "Sven", "Tariq", "Nora", "Grace"] and all(who.name), who.name
+    assert ids == [6] * len(ids), ids  # numbered once, in reading order, and kept
