@@ -141,9 +141,12 @@ def test_nobody_in_the_picture_and_tiny_tiles_are_visible_states(make_app, fer20
     assert app.state.update.rows == () and app.running
     assert empty_text(app.state).startswith("No participants found")
     tiny = show_image(qtbot, gallery(fer2013, 25, seed=72, size=(640, 360)).image, 0, 0)  # 43 px tiles
-    qtbot.waitUntil(lambda: "tiles are small" in app.state.note, timeout=WAIT_MS)
-    assert "tiles are small" in app.control.message.text() and app.running
-    assert empty_text(app.state) == ""  # the tiles are listed, with their states
+    # The capture runs beside the window's painting: a frame of the half-drawn window may carry the
+    # note before the tiles are listed (seen once under load in a full run), so wait for both.
+    qtbot.waitUntil(
+        lambda: "tiles are small" in app.state.note and empty_text(app.state) == "", timeout=WAIT_MS
+    )
+    assert "tiles are small" in app.control.message.text() and app.running  # the tiles are listed too
     window.close()
     tiny.close()
 
