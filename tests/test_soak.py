@@ -4,7 +4,10 @@ tracker and classifier go through every path several times after the warm-up. Me
 and the session log complete.
 
 Tolerances: the resident set settles during the first two cycles of scenes (one simulated minute
-here) and moved by ~2 MB over the next four minutes on the development machine; Python objects
+here) and moved by ~2 MB over the next four minutes on the development machine. Since the classifier
+and the OCR run without ONNX Runtime's memory arena (2026-12-04), glibc's adaptive mmap threshold
+may step it once or twice more before it settles (one full run under load: +9.9 MB by the third
+minute, then flat to 0.02 MB over the last two); so the second half must be flat. Python objects
 allocated after the warm-up and still alive at the end were ~120 kB (the summary's 72 bytes a frame,
 the soak's own bookkeeping). A leak of one frame (640x360x3 = 0.7 MB) per frame, or of 1 kB of
 Python objects per frame, fails it."""
@@ -28,5 +31,9 @@ def test_five_minute_soak_keeps_memory_flat_and_the_log_complete(fer2013, tmp_pa
     assert report.intervals == report.intervals_expected == 30
     assert report.rows > 30 * 3  # a class row and participants in every interval
     after = report.frames - int(report.warmup_s * report.fps)
-    assert report.growth_mb < 8.0, report.samples
+    # No leak grows the resident set by steps that stop: the second half after the warm-up must be
+    # flat, and the whole of it far below one leaked frame a frame (420 MB here).
+    middle = report.samples[len(report.samples) // 2][1]
+    assert report.rss_end_mb - middle < 4.0, report.samples
+    assert report.growth_mb < 16.0, report.samples
     assert report.python_growth_kb < 64 + 0.3 * after, report.python_growth_kb
