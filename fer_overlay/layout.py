@@ -790,14 +790,14 @@ def _with_flat_cards(
     return boxes, main, off
 
 
-def _centred_avatar(image: np.ndarray, bg: np.ndarray, boxes: np.ndarray) -> bool:
+def _centred_avatar(content: np.ndarray, boxes: np.ndarray) -> bool:
     """Whether one of the regions on the frame's page is a round avatar centred across the frame
     (a disc: its inscribed circle filled, the box's corners around it empty, at least a tenth of the
     frame's short side, clear of the frame's edges). Teams and Meet show a lone camera-off
     participant so: a profile photo or initials disc centred on the stage, whatever menus or bars are
-    drawn beside it; a gallery's tiles are no disc, and a person on a plain wall reaches the edge."""
-    h, w = image.shape[:2]
-    content = _content_mask(image, bg) == 255
+    drawn beside it; a gallery's tiles are no disc, and a person on a plain wall reaches the edge.
+    ``content``: the frame's content mask (bool) on its page colour."""
+    h, w = content.shape
     for x0, y0, x1, y1 in boxes:
         bw, bh = x1 - x0, y1 - y0
         if (
@@ -885,7 +885,8 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
     if best is None or (framed and best[0] < 0):
         return faces_first
     score, k, bg, boxes = best
-    if k == 0 and score == 0 and _centred_avatar(image, bg, boxes):
+    content = _content_mask(image, bg) == 255
+    if k == 0 and score == 0 and _centred_avatar(content, boxes):
         # One participant's camera-off stage fills the frame: its own page is the tile.
         return Tiles(np.array([[0, 0, w, h]], np.int32), np.ones(1, bool), np.zeros(1, bool), (1, 1))
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -895,7 +896,6 @@ def _gallery(image: np.ndarray, nested: bool = False) -> Tiles:
             others = np.delete(area, i)
             main[i] = area[i] > MAIN_RATIO * np.median(others)
     off = camera_off_flags(image, boxes)
-    content = _content_mask(image, bg) == 255
     lattice = _lattice_cards(image, content, boxes[~main], boxes)
     if lattice is not None and len(lattice[0]):
         cards, cards_off = lattice

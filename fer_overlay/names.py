@@ -287,7 +287,10 @@ class NameReader:
 
     def load(self) -> None:
         """Load the OCR models and run each once on a blank band (ONNX Runtime allocates its buffers
-        on a session's first run), so that the first label read costs only the reading."""
+        on a session's first run), so that the first label read costs only the reading. A reader that
+        has loaded them already (a session started before, or a read) has nothing left to do."""
+        if self.loaded:
+            return
         ocr = self._engine()
         blank = np.zeros((BAND_PX, 4 * BAND_PX, 3), np.uint8)
         ocr.detect(blank)
