@@ -257,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             pipeline, start_ms = bench.start_pipeline(args.model, args.detector, args.threads)
             scores = bench.evaluate_screens(args.screens, pipeline, args.only)
             print("\n".join([s.line() for s in scores] + bench.total_lines(scores)))
-            print(f"  session start (every model loaded and run once, before the first frame): {start_ms:.0f} ms")
+            start = "session start (every model loaded and run once, before the first frame)"
+            print(f"  {start}: {start_ms:.0f} ms")
             return 0
         if args.command == "evaluate":
             result = _fer_bench("evaluate").evaluate(

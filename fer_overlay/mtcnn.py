@@ -145,7 +145,8 @@ class MTCNN:
         from fer_overlay.runtime import open_session
 
         self.nets = {
-            n: open_session(gray_graph(folder / f"{n}.onnx"), threads, arena=True) for n in ("pnet", "rnet", "onet")
+            n: open_session(gray_graph(folder / f"{n}.onnx"), threads, arena=True)
+            for n in ("pnet", "rnet", "onet")
         }
 
     def _run(self, net: str, outputs: list[str], x: np.ndarray) -> list[np.ndarray]:
